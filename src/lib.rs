@@ -1,0 +1,69 @@
+//! # tenant-scope
+//!
+//! Tenant isolation for [SeaORM](https://www.sea-ql.org/SeaORM/) services, enforced three times:
+//!
+//! 1. **by the compiler** — tenant-owned rows are reachable only through [`Scoped`], made only from a
+//!    verified [`TenantContext`], which only a [`TenantVerifier`] produces. [`TenantDb`] is not a
+//!    SeaORM connection, so `Entity::find().all(&db)` does not compile, and an id-only
+//!    `find_by_id(id)` does not compile either: the primary key is `(TenantId, Id)`;
+//! 2. **by the schema** — every reference between tenant-owned tables is a composite foreign key
+//!    `(tenant_id, parent_id) -> parent (tenant_id, id)`, so the database itself rejects a
+//!    cross-tenant reference ([`schema`] builds such tables);
+//! 3. **by PostgreSQL Row Level Security** (a later release) — a second wall under the first two.
+//!
+//! Cross-tenant access is indistinguishable from absence: another tenant's row is
+//! [`Error::NotFound`], exactly like a row that never existed.
+//!
+//! ```no_run
+//! use entity::projects;
+//! use sea_orm::{ActiveValue::Set, ColumnTrait};
+//! use tenant_scope::{ApiKeyVerifier, TenantDb};
+//!
+//! # async fn run(api_key: String) -> tenant_scope::Result<()> {
+//! let db = TenantDb::connect("sqlite://app.db?mode=rwc").await?;
+//! // The only way to a context: a verifier accepts the caller's claim.
+//! let ctx = db.verify(&ApiKeyVerifier, api_key).await?;
+//! let scope = db.scope(&ctx);
+//!
+//! // Inserts get the context's tenant; reads are restricted to it.
+//! let project = scope
+//!     .insert(projects::ActiveModel { name: Set("Apollo".into()), ..Default::default() })
+//!     .await?;
+//! let same = scope.get::<projects::Entity>(project.id).await?;
+//! let named = scope
+//!     .find::<projects::Entity>()
+//!     .filter(projects::Column::Name.starts_with("A"))
+//!     .all()
+//!     .await?;
+//! # let _ = (same, named);
+//! # Ok(()) }
+//! ```
+//!
+//! See docs/guarantees.md for each guarantee and the test that proves it.
+#![forbid(unsafe_code)]
+
+mod db;
+mod entity;
+mod error;
+pub mod schema;
+mod scoped;
+mod tenant;
+mod verify;
+
+pub use db::{
+    BoxFuture, GlobalDb, ScopedDelete, ScopedUpdate, SystemDb, TenantDb, TenantScope,
+    TenantTransaction, VerifierDb,
+};
+pub use entity::{Global, TenantScoped};
+pub use error::{DbError, Error, Result};
+pub use scoped::{Scoped, ScopedPaginator};
+pub use tenant::{Actor, TenantContext, TenantId, Verified};
+pub use verify::{ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier};
+
+/// The names a service usually needs, without generically named items.
+pub mod prelude {
+    pub use crate::{
+        ApiKeyVerifier, Error as TenantError, Global, Scoped, TenantContext, TenantDb, TenantId,
+        TenantScope, TenantScoped, TenantVerifier,
+    };
+}

@@ -1,0 +1,216 @@
+//! Tenant identity: [`TenantId`] and the verified [`TenantContext`].
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use sea_orm::DeriveValueType;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The id of a tenant.
+///
+/// A newtype over [`Uuid`] so that a tenant id and a row id can never be swapped: a function that takes
+/// a `TenantId` does not accept a row's `Uuid`, and the other way round. It is a SeaORM value type, so
+/// generated entities use it as the type of their `tenant_id` column.
+///
+/// A `TenantId` is only a name, not a proof: anyone may parse one. The proof that a caller belongs to a
+/// tenant is a [`TenantContext`], which only a [`TenantVerifier`](crate::TenantVerifier) can make.
+///
+/// ```
+/// use tenant_scope::TenantId;
+///
+/// let id: TenantId = "0192f3a0-7c1e-7cc3-8a5e-3f1d2b4c5d6e".parse()?;
+/// assert_eq!(id.to_string(), "0192f3a0-7c1e-7cc3-8a5e-3f1d2b4c5d6e");
+/// assert!("not-a-uuid".parse::<TenantId>().is_err());
+/// # Ok::<(), tenant_scope::Error>(())
+/// ```
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    DeriveValueType,
+)]
+#[serde(transparent)]
+pub struct TenantId(Uuid);
+
+impl TenantId {
+    /// A new tenant id (UUIDv7, time-ordered so that inserts stay at the end of the index).
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    /// Wraps an existing UUID, for example one read from configuration.
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    /// The underlying UUID.
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+
+    /// The underlying UUID, by value.
+    pub const fn into_uuid(self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl FromStr for TenantId {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|_| crate::Error::Invalid("malformed tenant id".into()))
+    }
+}
+
+impl sea_orm::TryFromU64 for TenantId {
+    fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {
+        Err(sea_orm::DbErr::ConvertFromU64("TenantId"))
+    }
+}
+
+/// Proof that a caller was verified for exactly one tenant.
+///
+/// It carries the tenant, the actor (who is acting: a user, an API key), the permissions resolved at
+/// verification and a request id for logs and audit events.
+///
+/// A `TenantContext` has no public constructor, no `Default`, no `Deserialize` and no `From<TenantId>`:
+/// the only way to get one is [`TenantDb::verify`](crate::TenantDb::verify) with a
+/// [`TenantVerifier`](crate::TenantVerifier). Every query on tenant-owned data needs one, so every query
+/// is tied to a verified caller.
+///
+/// ```compile_fail
+/// // A context cannot be made up from a tenant id.
+/// let ctx: tenant_scope::TenantContext = tenant_scope::TenantId::new().into();
+/// ```
+#[derive(Clone, Debug)]
+pub struct TenantContext {
+    tenant: TenantId,
+    actor: Actor,
+    permissions: BTreeSet<String>,
+    request_id: String,
+}
+
+impl TenantContext {
+    /// Only verifiers (through [`Verified`]) and this crate make contexts.
+    pub(crate) fn new(
+        tenant: TenantId,
+        actor: Actor,
+        permissions: BTreeSet<String>,
+        request_id: String,
+    ) -> Self {
+        Self {
+            tenant,
+            actor,
+            permissions,
+            request_id,
+        }
+    }
+
+    /// The tenant this context was verified for.
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// Who is acting.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The permission codes resolved at verification (for example `"tasks.write"`).
+    pub fn permissions(&self) -> &BTreeSet<String> {
+        &self.permissions
+    }
+
+    /// Whether the context holds a permission.
+    pub fn has_permission(&self, code: &str) -> bool {
+        self.permissions.contains(code)
+    }
+
+    /// The request id, for logs and audit events.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The same verified caller with another request id (for example one taken from `X-Request-Id`).
+    ///
+    /// Only the request id changes; the tenant, the actor and the permissions are kept.
+    pub fn with_request_id(mut self, request_id: impl Into<String>) -> Self {
+        self.request_id = request_id.into();
+        self
+    }
+}
+
+/// Who acts under a [`TenantContext`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Actor {
+    /// A user of the tenant, by row id.
+    User(Uuid),
+    /// An API key of the tenant, by row id, and the user it acts for.
+    ApiKey {
+        /// The key's row id in `api_keys`.
+        key_id: Uuid,
+        /// The user the key belongs to.
+        user_id: Uuid,
+    },
+    /// A maintenance job acting through [`TenantDb::system`](crate::TenantDb::system), with the
+    /// reason it gave.
+    System {
+        /// The reason given to `system`.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::User(id) => write!(f, "user:{id}"),
+            Actor::ApiKey { key_id, .. } => write!(f, "api_key:{key_id}"),
+            Actor::System { .. } => f.write_str("system"),
+        }
+    }
+}
+
+/// What a [`TenantVerifier`](crate::TenantVerifier) hands back when it accepts a claim.
+///
+/// Only a verifier builds one; [`TenantDb::verify`](crate::TenantDb::verify) turns it into a
+/// [`TenantContext`]. Implementing a verifier is implementing a trust root: whoever can build a
+/// `Verified` decides which tenant a caller belongs to.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub(crate) tenant: TenantId,
+    pub(crate) actor: Actor,
+    pub(crate) permissions: BTreeSet<String>,
+}
+
+impl Verified {
+    /// A verified caller of `tenant`, acting as `actor` with `permissions`.
+    pub fn new(
+        tenant: TenantId,
+        actor: Actor,
+        permissions: impl IntoIterator<Item = String>,
+    ) -> Self {
+        Self {
+            tenant,
+            actor,
+            permissions: permissions.into_iter().collect(),
+        }
+    }
+}
