@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::entity::{Global, TenantScoped};
 use crate::error::{Error, Result};
-use crate::scoped::{Exec, Scoped};
+use crate::scoped::{AllTenants, Exec, GlobalOnly, Scoped};
 use crate::tenant::{Actor, TenantContext, TenantId, Verified};
 use crate::verify::TenantVerifier;
 
@@ -492,8 +492,8 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
     }
 
     /// Sets a column to an expression.
-    pub fn col_expr(mut self, col: E::Column, expr: Expr) -> Self {
-        self.values.push((col, expr));
+    pub fn col_expr(mut self, col: E::Column, expr: impl Into<Expr>) -> Self {
+        self.values.push((col, expr.into()));
         self
     }
 
@@ -648,8 +648,8 @@ pub struct GlobalDb<'a> {
 }
 
 impl<'a> GlobalDb<'a> {
-    /// A query over a global entity.
-    pub fn find<E: Global>(&self) -> Scoped<'a, sea_orm::Select<E>> {
+    /// A query over a global entity. It cannot join: see [`GlobalOnly`].
+    pub fn find<E: Global>(&self) -> Scoped<'a, sea_orm::Select<E>, GlobalOnly> {
         Scoped::unrestricted(self.exec)
     }
 
@@ -677,7 +677,7 @@ impl<'a> SystemDb<'a> {
     }
 
     /// A query over any entity, across all tenants.
-    pub fn find<E: EntityTrait>(&self) -> Scoped<'a, sea_orm::Select<E>> {
+    pub fn find<E: EntityTrait>(&self) -> Scoped<'a, sea_orm::Select<E>, AllTenants> {
         Scoped::unrestricted(self.exec)
     }
 

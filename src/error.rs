@@ -116,8 +116,26 @@ impl Error {
     pub(crate) fn from_delete(err: DbErr) -> Self {
         match err.sql_err() {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => Error::Conflict,
+            _ if sqlite_restrict_violation(&err) => Error::Conflict,
             _ => Error::from_db(err),
         }
+    }
+}
+
+/// SQLite reports an `ON DELETE RESTRICT` action as `SQLITE_CONSTRAINT_TRIGGER` (extended code
+/// 1811), not as `SQLITE_CONSTRAINT_FOREIGNKEY` (787), so [`DbErr::sql_err`] does not classify it.
+/// Classified by the driver's error code, never by the message.
+fn sqlite_restrict_violation(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            e.as_database_error().is_some_and(|d| {
+                d.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                    .is_some()
+                    && d.code().as_deref() == Some("1811")
+            })
+        }
+        _ => false,
     }
 }
 

@@ -1,5 +1,7 @@
 //! [`Scoped`]: a SeaORM query bound to one tenant and one connection.
 
+use std::marker::PhantomData;
+
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, IntoIden};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction,
@@ -48,14 +50,41 @@ impl<'a> Exec<'a> {
 /// ```
 #[derive(Debug)]
 #[must_use = "a Scoped query does nothing until it is run with `all`, `one`, `count` or `paginate`"]
-pub struct Scoped<'a, Q> {
+pub struct Scoped<'a, Q, S = OneTenant> {
     query: Q,
     exec: Exec<'a>,
     /// The tenant every joined table is restricted to; `None` only for the system and global handles.
     tenant: Option<TenantId>,
+    scope: PhantomData<S>,
 }
 
-impl<'a, E: EntityTrait> Scoped<'a, Select<E>> {
+/// The scope of a [`Scoped`] made by a tenant handle: one tenant. The default.
+#[derive(Debug)]
+pub enum OneTenant {}
+
+/// The scope of a [`Scoped`] made by [`SystemDb`](crate::SystemDb): every tenant, on purpose.
+#[derive(Debug)]
+pub enum AllTenants {}
+
+/// The scope of a [`Scoped`] made by [`GlobalDb`](crate::GlobalDb): a global table only. It has no
+/// joins: a global table's relations lead into tenant-owned tables, and the global handle has no
+/// tenant to restrict them to.
+#[derive(Debug)]
+pub enum GlobalOnly {}
+
+/// Scopes whose queries may join related tables: [`OneTenant`] (the join is restricted to the
+/// tenant) and [`AllTenants`] (system access crosses tenants on purpose).
+pub trait Joinable: sealed::Sealed {}
+impl Joinable for OneTenant {}
+impl Joinable for AllTenants {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::OneTenant {}
+    impl Sealed for super::AllTenants {}
+}
+
+impl<'a, E: EntityTrait> Scoped<'a, Select<E>, OneTenant> {
     /// A query over a tenant-owned entity, restricted to `tenant`.
     pub(crate) fn tenant(exec: Exec<'a>, tenant: TenantId) -> Self
     where
@@ -65,9 +94,12 @@ impl<'a, E: EntityTrait> Scoped<'a, Select<E>> {
             query: E::find().filter(E::tenant_column().eq(tenant)),
             exec,
             tenant: Some(tenant),
+            scope: PhantomData,
         }
     }
+}
 
+impl<'a, E: EntityTrait, S> Scoped<'a, Select<E>, S> {
     /// Crate-private: the batch loader needs the related query as a SeaORM `Select`.
     pub(crate) fn into_select(self) -> Select<E> {
         self.query
@@ -79,11 +111,12 @@ impl<'a, E: EntityTrait> Scoped<'a, Select<E>> {
             query: E::find(),
             exec,
             tenant: None,
+            scope: PhantomData,
         }
     }
 }
 
-impl<'a, Q> Scoped<'a, Q>
+impl<Q, S> Scoped<'_, Q, S>
 where
     Q: QueryFilter,
 {
@@ -100,7 +133,7 @@ where
     }
 }
 
-impl<Q> Scoped<'_, Q>
+impl<Q, S> Scoped<'_, Q, S>
 where
     Q: QueryOrder,
 {
@@ -129,7 +162,7 @@ where
     }
 }
 
-impl<Q> Scoped<'_, Q>
+impl<Q, S> Scoped<'_, Q, S>
 where
     Q: QuerySelect,
 {
@@ -165,7 +198,7 @@ fn fence(rel: RelationDef, tenant: Option<TenantId>, tenant_col: &'static str) -
     }
 }
 
-impl<'a, E: EntityTrait> Scoped<'a, Select<E>> {
+impl<'a, E: EntityTrait, S: Joinable> Scoped<'a, Select<E>, S> {
     fn join_related<R>(query: Select<E>, join: JoinType, tenant: Option<TenantId>) -> Select<E>
     where
         R: TenantScoped,
@@ -207,7 +240,7 @@ impl<'a, E: EntityTrait> Scoped<'a, Select<E>> {
     }
 
     /// Each row with its related row (or `None`), like SeaORM's `find_also_related`.
-    pub fn find_also_related<R>(self) -> Scoped<'a, SelectTwo<E, R>>
+    pub fn find_also_related<R>(self) -> Scoped<'a, SelectTwo<E, R>, S>
     where
         R: TenantScoped,
         E: Related<R>,
@@ -217,11 +250,12 @@ impl<'a, E: EntityTrait> Scoped<'a, Select<E>> {
             query: query.select_also(R::default()),
             exec: self.exec,
             tenant: self.tenant,
+            scope: PhantomData,
         }
     }
 
     /// Each row with all its related rows, like SeaORM's `find_with_related`.
-    pub fn find_with_related<R>(self) -> Scoped<'a, SelectTwoMany<E, R>>
+    pub fn find_with_related<R>(self) -> Scoped<'a, SelectTwoMany<E, R>, S>
     where
         R: TenantScoped,
         E: Related<R>,
@@ -231,9 +265,12 @@ impl<'a, E: EntityTrait> Scoped<'a, Select<E>> {
             query: query.select_with(R::default()),
             exec: self.exec,
             tenant: self.tenant,
+            scope: PhantomData,
         }
     }
+}
 
+impl<E: EntityTrait, S> Scoped<'_, Select<E>, S> {
     /// The statement this query runs: SQL with placeholders, and the bound values. The tenant is
     /// always a bound value, never part of the SQL text, so the same query for two tenants has the
     /// same SQL (one prepared statement serves every tenant, and no cache holds a tenant).
@@ -255,7 +292,7 @@ impl<'a, E: EntityTrait> Scoped<'a, Select<E>> {
     }
 }
 
-impl<'a, E> Scoped<'a, Select<E>>
+impl<'a, E, S> Scoped<'a, Select<E>, S>
 where
     E: EntityTrait,
     E::Model: Sync,
@@ -282,7 +319,7 @@ fn tenant_col_name<R: TenantScoped>() -> &'static str {
     sea_orm::IdenStatic::as_str(&R::tenant_column())
 }
 
-impl<E, R> Scoped<'_, SelectTwo<E, R>>
+impl<E, R, S> Scoped<'_, SelectTwo<E, R>, S>
 where
     E: EntityTrait,
     R: EntityTrait,
@@ -300,7 +337,7 @@ where
     }
 }
 
-impl<E, R> Scoped<'_, SelectTwoMany<E, R>>
+impl<E, R, S> Scoped<'_, SelectTwoMany<E, R>, S>
 where
     E: EntityTrait,
     R: EntityTrait,
