@@ -11,6 +11,8 @@ use sea_orm::{
     LoaderTrait, ModelTrait, QueryFilter, QueryResult, Related, Statement, TransactionTrait, Value,
 };
 
+use uuid::Uuid;
+
 use crate::entity::{Global, TenantScoped};
 use crate::error::{Error, Result};
 use crate::scoped::{AllTenants, Exec, GlobalOnly, Scoped};
@@ -194,8 +196,6 @@ async fn foreign_keys_on<C: ConnectionTrait>(conn: &C) -> Result<bool> {
     };
     Ok(on == 1)
 }
-
-use uuid::Uuid;
 
 /// A boxed future, as returned by the closure of [`TenantDb::transaction`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -630,7 +630,9 @@ impl<'a> VerifierDb<'a> {
         GlobalDb { exec: self.exec }
     }
 
-    /// A raw read for the built-in verifiers, which cannot name generated entities.
+    /// A raw read for the built-in verifiers, which cannot name generated entities. The statement
+    /// itself must restrict to `claimed` (the built-in ones do); the argument is where the
+    /// PostgreSQL row-level-security mode will set the claimed tenant for the lookup.
     pub(crate) async fn query_all(
         &self,
         _claimed: TenantId,

@@ -27,7 +27,11 @@
 //!
 //! // Inserts get the context's tenant; reads are restricted to it.
 //! let project = scope
-//!     .insert(projects::ActiveModel { name: Set("Apollo".into()), ..Default::default() })
+//!     .insert(projects::ActiveModel {
+//!         name: Set("Apollo".into()),
+//!         created_at: Set(chrono::Utc::now()),
+//!         ..Default::default()
+//!     })
 //!     .await?;
 //! let same = scope.get::<projects::Entity>(project.id).await?;
 //! let named = scope
@@ -59,6 +63,15 @@ pub use error::{DbError, Error, Result};
 pub use scoped::{AllTenants, GlobalOnly, Joinable, OneTenant, Scoped, ScopedPaginator};
 pub use tenant::{Actor, TenantContext, TenantId, Verified};
 pub use verify::{ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier};
+
+#[doc = include_str!("../docs/guide.md")]
+pub mod guide {}
+
+/// The README's and docs/schema.md's code blocks compile as doctests, so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+#[doc = include_str!("../docs/schema.md")]
+struct ReadmeDoctests;
 
 /// The names a service usually needs, without generically named items.
 pub mod prelude {

@@ -63,13 +63,13 @@ async fn fixture(t: &TestDb) -> Fixture {
     for name in ["Acme", "Globex"] {
         let tenant = system
             .insert(tenants::ActiveModel {
-                id: Set(TenantId::new().into_uuid()),
+                id: Set(TenantId::new()),
                 name: Set(name.into()),
                 created_at: Set(Utc::now()),
             })
             .await
             .expect("tenant");
-        let boot = system.context_for(TenantId::from_uuid(tenant.id));
+        let boot = system.context_for(tenant.id);
         let scope = db.scope(&boot);
         let user = scope
             .insert(users::ActiveModel {
@@ -111,7 +111,7 @@ async fn fixture(t: &TestDb) -> Fixture {
             .verify(&ApiKeyVerifier, issued.key.clone())
             .await
             .expect("verify");
-        assert_eq!(ctx.tenant().into_uuid(), tenant.id);
+        assert_eq!(ctx.tenant(), tenant.id);
         assert!(ctx.has_permission("projects.write"));
         let scope = db.scope(&ctx);
         let project = scope

@@ -2,12 +2,13 @@
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
+use tenant_scope::TenantId;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "tenants")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
+    pub id: TenantId,
     #[sea_orm(unique)]
     pub name: String,
     pub created_at: DateTimeUtc,
