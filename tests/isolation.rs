@@ -419,13 +419,13 @@ common::backend_test!(related_loading_stays_in_tenant, |t: TestDb| async move {
         .expect("load_many");
     assert_eq!(tasks, vec![vec![f.a.task.clone()]]);
     let owners = scope
-        .load_one::<projects::Entity, _>(&[f.a.task.clone()])
+        .load_one::<projects::Entity, _>(std::slice::from_ref(&f.a.task))
         .await
         .expect("load_one");
     assert_eq!(owners, vec![Some(f.a.project.clone())]);
     // A model of another tenant handed to A's loader is refused...
     let got = scope
-        .load_many::<tasks::Entity, _>(&[f.b.project.clone()])
+        .load_many::<tasks::Entity, _>(std::slice::from_ref(&f.b.project))
         .await;
     assert!(matches!(got, Err(Error::TenantMismatch)), "{got:?}");
     // ...and a made-up model of A's tenant with B's project id loads nothing.
@@ -452,7 +452,7 @@ common::backend_test!(user_roles_join_stays_in_tenant, |t: TestDb| async move {
         .expect("users with roles");
     assert_eq!(with_roles, vec![(f.a.user.clone(), vec![f.a.role.clone()])]);
     let loaded = scope
-        .load_many::<roles::Entity, _>(&[f.a.user.clone()])
+        .load_many::<roles::Entity, _>(std::slice::from_ref(&f.a.user))
         .await
         .expect("load roles");
     assert_eq!(loaded, vec![vec![f.a.role.clone()]]);

@@ -33,6 +33,10 @@
 //!   rows, under the named lock `GET_LOCK('tenant_scope_test_template')`; `DROP DATABASE` afterwards. If the
 //!   template ever holds views, triggers, routines or events, each test database is migrated instead.
 //!
+//! For a server on a loopback address whose URL does not set `sslmode`, the harness adds `sslmode=disable`
+//! (`ssl-mode=disabled` on MySQL) to every URL it derives, `t.url()` included: sqlx prefers TLS, and a TLS
+//! handshake costs ~90 ms per connection in a debug build.
+//!
 //! Under `CI=true` (or `CI=1`) an unset backend URL fails the test; outside CI the backend's tests return early
 //! and the harness says so once per process on stderr. A URL that is set but unreachable always fails.
 //!
@@ -78,7 +82,7 @@ pub(crate) const TIMING_VAR: &str = "TENANT_SCOPE_TEST_TIMING";
 pub(crate) const STALE_AFTER: Duration = Duration::from_secs(60 * 60);
 /// Prefix of every per-test database.
 pub(crate) const TEST_DB_PREFIX: &str = "ts_test_";
-/// Prefix of the PostgreSQL template databases.
+/// Prefix of the template databases (and of the SQLite template files).
 pub(crate) const TEMPLATE_PREFIX: &str = "ts_tpl_";
 /// How long connecting to a configured server may take before the test fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -218,6 +222,40 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
+/// `server_url` with TLS turned off when the server is on this machine (loopback host) and the URL does not
+/// choose (`sslmode` / `ssl-mode`). sqlx prefers TLS by default, and a TLS handshake costs ~90 ms in a debug
+/// build: each test opens several connections, so this makes PostgreSQL tests several times faster. An explicit
+/// `sslmode` in the URL is kept.
+pub(crate) fn loopback_without_tls(backend: Backend, server_url: &str) -> String {
+    let Some((_, rest)) = server_url.split_once("://") else {
+        return server_url.to_owned();
+    };
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        &host_port[..host_port.find(']').map_or(host_port.len(), |i| i + 1)]
+    } else {
+        host_port.split(':').next().unwrap_or(host_port)
+    };
+    let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+    let query = server_url.split_once('?').map_or("", |(_, q)| q);
+    let chosen = query
+        .split('&')
+        .any(|pair| matches!(pair.split('=').next(), Some("sslmode" | "ssl-mode")));
+    let setting = match backend {
+        Backend::Postgres => "sslmode=disable",
+        Backend::Mysql => "ssl-mode=disabled",
+        Backend::Sqlite => return server_url.to_owned(),
+    };
+    if !loopback || chosen {
+        server_url.to_owned()
+    } else if server_url.contains('?') {
+        format!("{server_url}&{setting}")
+    } else {
+        format!("{server_url}?{setting}")
+    }
+}
+
 /// The URL of database `name` on the server of `server_url`: the path is replaced, the query string is kept.
 pub(crate) fn database_url(server_url: &str, name: &str) -> String {
     let (base, query) = match server_url.split_once('?') {
@@ -337,8 +375,9 @@ fn is_stale(name: &str) -> bool {
         .is_some_and(|age| age > STALE_AFTER)
 }
 
-/// The name of the PostgreSQL template for the current schema: `ts_tpl_` and a hash of the migration names and
-/// of the sources they are built from (`migration/src`, `src/schema`), so any schema change gets a new template.
+/// The name of the template for the current schema, on every backend: `ts_tpl_` and a hash of the migration
+/// names and of the sources they are built from (`migration/src`, `src/schema`), so any schema change gets a new
+/// template.
 pub(crate) fn template_name() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
     NAME.get_or_init(|| {
@@ -471,6 +510,7 @@ impl TestDb {
         strategy: Strategy,
     ) -> Result<TestDb, HarnessError> {
         let started = Instant::now();
+        let server_url = &loopback_without_tls(backend, server_url);
         let Created {
             name,
             url,
@@ -509,7 +549,7 @@ impl TestDb {
         self.backend.db_backend()
     }
 
-    /// The database's name (`ts_test_<uuid>`; for SQLite, the name of its directory).
+    /// The database's name, `ts_test_<uuidv7>` (for SQLite, the prefix of its temp directory's name).
     pub(crate) fn name(&self) -> &str {
         &self.name
     }
@@ -595,6 +635,7 @@ impl DropTarget {
                 let admin = connect_admin(&server_url).await?;
                 let sql = match backend {
                     Backend::Postgres => {
+                        wait_for_sessions_to_leave(&admin, &name).await;
                         format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)
                     }
                     _ => format!("DROP DATABASE IF EXISTS `{name}`"),
@@ -604,6 +645,25 @@ impl DropTarget {
                 result
             }
         }
+    }
+}
+
+/// Waits (up to ~250 ms, polling every 5 ms) until no session is connected to PostgreSQL database `name`: the
+/// backends of a pool that was just closed take a moment to exit, and `DROP DATABASE .. WITH (FORCE)` would
+/// signal them and wait in 100 ms steps. Sessions still there after that (a pool the test leaked) are left to
+/// `FORCE`.
+async fn wait_for_sessions_to_leave(admin: &DatabaseConnection, name: &str) {
+    for _ in 0..50 {
+        let sessions = query_strings(
+            admin,
+            "SELECT pid::text FROM pg_stat_activity WHERE datname = $1",
+            vec![name.into()],
+        )
+        .await;
+        if sessions.is_ok_and(|pids| pids.is_empty()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -778,6 +838,7 @@ impl Drop for BlockingTestDb {
 /// ```ignore
 /// common::backend_test!(cross_tenant_get_is_not_found, |t: TestDb| async move { /* ... */ });
 /// ```
+#[allow(unused_macros)] // not every test binary uses both macros
 macro_rules! backend_test {
     ($(#[$meta:meta])* $name:ident, $body:expr $(,)?) => {
         mod $name {
@@ -804,6 +865,7 @@ macro_rules! backend_test {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use backend_test;
 
 /// Writes one synchronous `#[test]` per backend, for proptests: the body is a closure taking a
@@ -814,6 +876,7 @@ pub(crate) use backend_test;
 ///     t.block_on(async { /* t.db().raw() ... */ });
 /// });
 /// ```
+#[allow(unused_macros)] // not every test binary uses both macros
 macro_rules! blocking_backend_test {
     ($(#[$meta:meta])* $name:ident, $body:expr $(,)?) => {
         mod $name {
@@ -840,6 +903,7 @@ macro_rules! blocking_backend_test {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use blocking_backend_test;
 
 /// Runs a synchronous `body` with a [`BlockingTestDb`] on `backend`, dropping the database afterwards (also on
