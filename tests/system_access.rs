@@ -37,26 +37,33 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 }
 
 // Guarantee: system access is logged at WARN with its reason, and refused without one.
-common::backend_test!(system_access_is_logged_with_its_reason, |t: TestDb| async move {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let db = TenantDb::connect(t.url()).await.expect("connect");
-    {
-        // The subscriber is thread-local; `system` logs synchronously, on this thread.
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let system = db.system("nightly usage report").expect("system");
-        assert_eq!(system.reason(), "nightly usage report");
-        assert!(matches!(db.system(""), Err(Error::Invalid(_))));
-        assert!(matches!(db.system(" \t"), Err(Error::Invalid(_))));
+common::backend_test!(
+    system_access_is_logged_with_its_reason,
+    |t: TestDb| async move {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .finish();
+        let db = TenantDb::connect(t.url()).await.expect("connect");
+        {
+            // The subscriber is thread-local; `system` logs synchronously, on this thread.
+            let _guard = tracing::subscriber::set_default(subscriber);
+            let system = db.system("nightly usage report").expect("system");
+            assert_eq!(system.reason(), "nightly usage report");
+            assert!(matches!(db.system(""), Err(Error::Invalid(_))));
+            assert!(matches!(db.system(" \t"), Err(Error::Invalid(_))));
+        }
+        let log = captured.text();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "exactly one WARN line for one handle: {log}"
+        );
+        assert!(lines[0].contains("WARN"), "{log}");
+        assert!(lines[0].contains("tenant_scope::system"), "{log}");
+        assert!(lines[0].contains("nightly usage report"), "{log}");
     }
-    let log = captured.text();
-    let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 1, "exactly one WARN line for one handle: {log}");
-    assert!(lines[0].contains("WARN"), "{log}");
-    assert!(lines[0].contains("tenant_scope::system"), "{log}");
-    assert!(lines[0].contains("nightly usage report"), "{log}");
-});
+);
