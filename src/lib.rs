@@ -46,9 +46,15 @@
 //! See docs/guarantees.md for each guarantee and the test that proves it.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "cli")]
+pub mod check;
+#[cfg(feature = "cli")]
+pub mod codegen;
 mod db;
 mod entity;
 mod error;
+#[cfg(feature = "cli")]
+pub mod guard;
 pub mod schema;
 mod scoped;
 mod tenant;
