@@ -162,6 +162,7 @@ async fn main() -> Result<(), BoxError> {
     // The service itself never gets a SeaORM connection: it goes through `TenantDb`.
     let mut owner = ConnectOptions::new(url.clone());
     owner.sqlx_logging(false);
+    // tenant-scope: allow(raw-connection) migrations run as the schema owner, before the service starts
     let owner = Database::connect(owner).await?;
     Migrator::up(&owner, None).await?;
     owner.close().await?;
