@@ -141,6 +141,7 @@
 //! [`IndexCreateStatement`]: sea_orm::sea_query::IndexCreateStatement
 //! [`TableDropStatement`]: sea_orm::sea_query::TableDropStatement
 
+pub mod adopt;
 mod index;
 mod names;
 mod table;
