@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::entity::{Global, TenantScoped};
 use crate::error::{Error, Result};
-use crate::scoped::{AllTenants, Exec, GlobalOnly, Scoped};
+use crate::scoped::{AllTenants, Exec, GlobalOnly, REFUSED_EXPRESSION, Scoped, is_plain};
 use crate::tenant::{Actor, TenantContext, TenantId, Verified};
 use crate::verify::TenantVerifier;
 
@@ -350,6 +350,7 @@ impl<'a> TenantScope<'a> {
             values: Vec::new(),
             condition: sea_orm::Condition::all(),
             limit: None,
+            refused: false,
         }
     }
 
@@ -360,6 +361,7 @@ impl<'a> TenantScope<'a> {
             tenant: self.tenant(),
             condition: sea_orm::Condition::all(),
             limit: None,
+            refused: false,
             _entity: std::marker::PhantomData,
         }
     }
@@ -475,6 +477,7 @@ pub struct ScopedUpdate<'a, E: EntityTrait> {
     values: Vec<(E::Column, Expr)>,
     condition: sea_orm::Condition,
     limit: Option<u64>,
+    refused: bool,
 }
 
 impl<E: TenantScoped> ScopedUpdate<'_, E> {
@@ -491,15 +494,21 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
         self
     }
 
-    /// Sets a column to an expression.
+    /// Sets a column to an expression of columns, values, operators and function calls (no
+    /// subquery or raw SQL, as in [`Scoped::filter`]).
     pub fn col_expr(mut self, col: E::Column, expr: impl Into<Expr>) -> Self {
-        self.values.push((col, expr.into()));
+        let expr = expr.into();
+        self.refused |= !is_plain(&expr);
+        self.values.push((col, expr));
         self
     }
 
-    /// Adds a condition, conjoined with the tenant predicate and earlier conditions.
+    /// Adds a condition, conjoined with the tenant predicate and earlier conditions (no subquery
+    /// or raw SQL, as in [`Scoped::filter`]).
     pub fn filter<F: IntoCondition>(mut self, condition: F) -> Self {
-        self.condition = self.condition.add(condition.into_condition());
+        let condition = condition.into_condition();
+        self.refused |= !is_plain(&Expr::from(condition.clone()));
+        self.condition = self.condition.add(condition);
         self
     }
 
@@ -512,6 +521,9 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
     /// Runs the update; returns the number of rows changed. Setting the tenant column is
     /// [`Error::TenantMismatch`]: rows never move between tenants.
     pub async fn exec(self) -> Result<u64> {
+        if self.refused {
+            return Err(Error::Invalid(REFUSED_EXPRESSION.into()));
+        }
         let tenant_col = E::tenant_column();
         let tenant_name = sea_orm::IdenStatic::as_str(&tenant_col);
         if self
@@ -552,13 +564,17 @@ pub struct ScopedDelete<'a, E: EntityTrait> {
     tenant: TenantId,
     condition: sea_orm::Condition,
     limit: Option<u64>,
+    refused: bool,
     _entity: std::marker::PhantomData<E>,
 }
 
 impl<E: TenantScoped> ScopedDelete<'_, E> {
-    /// Adds a condition, conjoined with the tenant predicate and earlier conditions.
+    /// Adds a condition, conjoined with the tenant predicate and earlier conditions (no subquery
+    /// or raw SQL, as in [`Scoped::filter`]).
     pub fn filter<F: IntoCondition>(mut self, condition: F) -> Self {
-        self.condition = self.condition.add(condition.into_condition());
+        let condition = condition.into_condition();
+        self.refused |= !is_plain(&Expr::from(condition.clone()));
+        self.condition = self.condition.add(condition);
         self
     }
 
@@ -570,6 +586,9 @@ impl<E: TenantScoped> ScopedDelete<'_, E> {
 
     /// Runs the delete; returns the number of rows deleted.
     pub async fn exec(self) -> Result<u64> {
+        if self.refused {
+            return Err(Error::Invalid(REFUSED_EXPRESSION.into()));
+        }
         let exec = self.exec.get();
         let delete = E::delete_many().filter(scoped_where::<E>(
             exec.get_database_backend(),

@@ -147,9 +147,9 @@ impl From<DbErr> for Error {
 
 /// A database error kept for logging on the service's side.
 ///
-/// Its `Display` is fixed and says nothing of the driver's message; `Debug` and [`DbError::inner`] give
-/// the full error. Log those only where another tenant's data is not a concern (server logs, never a
-/// response body).
+/// Neither its `Display` nor its `Debug` carries the driver's message (which can quote a key value of
+/// another tenant's row), so `tracing::error!(?err)` and `{err:?}` are safe to log. The full error is
+/// [`DbError::inner`]: read it deliberately, where another tenant's data is not a concern.
 pub struct DbError(DbErr);
 
 impl DbError {
@@ -167,7 +167,19 @@ impl fmt::Display for DbError {
 
 impl fmt::Debug for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
+        // The variant says what failed (connection, query, …) without the driver's text.
+        let kind = match &self.0 {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => "connection",
+            DbErr::Exec(_) => "execute",
+            DbErr::Query(_) => "query",
+            DbErr::Type(_) | DbErr::TryIntoErr { .. } | DbErr::ConvertFromU64(_) => {
+                "type conversion"
+            }
+            _ => "other",
+        };
+        f.debug_struct("DbError")
+            .field("kind", &kind)
+            .finish_non_exhaustive()
     }
 }
 
@@ -175,3 +187,22 @@ impl std::error::Error for DbError {}
 
 /// The result type of tenant-scope.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_text_is_in_neither_display_nor_debug() {
+        let err = Error::from_db(DbErr::Custom(
+            "duplicate key value (email)=(ceo@rival.example)".into(),
+        ));
+        for text in [err.to_string(), format!("{err:?}"), format!("{err:#?}")] {
+            assert!(!text.contains("rival"), "{text}");
+        }
+        let Error::Db(inner) = &err else {
+            panic!("expected Error::Db, got {err:?}");
+        };
+        assert!(format!("{:?}", inner.inner()).contains("rival"));
+    }
+}

@@ -66,7 +66,7 @@ pub use db::{
 };
 pub use entity::{Global, TenantScoped};
 pub use error::{DbError, Error, Result};
-pub use scoped::{AllTenants, GlobalOnly, Joinable, OneTenant, Scoped, ScopedPaginator};
+pub use scoped::{AllTenants, GlobalOnly, Joinable, OneTenant, ScopeKind, Scoped, ScopedPaginator};
 pub use tenant::{Actor, TenantContext, TenantId, Verified};
 pub use verify::{ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier};
 

@@ -55,6 +55,9 @@ pub struct Scoped<'a, Q, S = OneTenant> {
     exec: Exec<'a>,
     /// The tenant every joined table is restricted to; `None` only for the system and global handles.
     tenant: Option<TenantId>,
+    /// Set when a refinement carried an expression that could read outside the scope (a subquery,
+    /// raw SQL); the query then refuses to run.
+    refused: bool,
     scope: PhantomData<S>,
 }
 
@@ -72,9 +75,56 @@ pub enum AllTenants {}
 #[derive(Debug)]
 pub enum GlobalOnly {}
 
+/// What a scope lets refinements contain. Sealed: implemented by [`OneTenant`], [`AllTenants`] and
+/// [`GlobalOnly`].
+pub trait ScopeKind: sealed::Sealed {
+    /// Whether expressions are restricted to columns, values, operators and function calls: no
+    /// subqueries, `EXISTS`, `CASE` or raw SQL, which could read another tenant's rows (a subquery
+    /// has no tenant predicate). Only system access ([`AllTenants`]) may use them.
+    #[doc(hidden)]
+    const PLAIN_EXPRESSIONS_ONLY: bool;
+}
+impl ScopeKind for OneTenant {
+    const PLAIN_EXPRESSIONS_ONLY: bool = true;
+}
+impl ScopeKind for AllTenants {
+    const PLAIN_EXPRESSIONS_ONLY: bool = false;
+}
+impl ScopeKind for GlobalOnly {
+    const PLAIN_EXPRESSIONS_ONLY: bool = true;
+}
+
+/// Whether an expression only combines columns, values, operators and function calls.
+///
+/// A subquery (`IN (SELECT …)`, `EXISTS`, a scalar subquery) has no tenant predicate of its own, so
+/// inside a scoped query it could count or copy another tenant's rows; raw SQL (`Expr::cust`) could
+/// hold one; `CASE` cannot be inspected. All of these are refused in a tenant (or global) scope:
+/// the query returns [`Error::Invalid`] instead of running. Joins along relations
+/// ([`Scoped::inner_join`]) are the scoped way to use another table.
+pub(crate) fn is_plain(expr: &Expr) -> bool {
+    match expr {
+        Expr::Column(_)
+        | Expr::Value(_)
+        | Expr::Values(_)
+        | Expr::Keyword(_)
+        | Expr::Constant(_)
+        | Expr::TypeName(_) => true,
+        Expr::Tuple(items) => items.iter().all(is_plain),
+        Expr::Unary(_, inner) | Expr::AsEnum(_, inner) => is_plain(inner),
+        Expr::Binary(left, _, right) => is_plain(left) && is_plain(right),
+        Expr::FunctionCall(call) => call.get_args().iter().all(is_plain),
+        // SubQuery, Custom, CustomWithExpr, Case, and whatever sea-query adds later.
+        _ => false,
+    }
+}
+
+/// The message of [`Error::Invalid`] for a refused expression.
+pub(crate) const REFUSED_EXPRESSION: &str = "a scoped query cannot contain a subquery, EXISTS, CASE or raw SQL: \
+     they are not restricted to the tenant; join along a relation instead, or use db.system(reason)";
+
 /// Scopes whose queries may join related tables: [`OneTenant`] (the join is restricted to the
 /// tenant) and [`AllTenants`] (system access crosses tenants on purpose).
-pub trait Joinable: sealed::Sealed {}
+pub trait Joinable: ScopeKind {}
 impl Joinable for OneTenant {}
 impl Joinable for AllTenants {}
 
@@ -82,6 +132,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::OneTenant {}
     impl Sealed for super::AllTenants {}
+    impl Sealed for super::GlobalOnly {}
 }
 
 impl<'a, E: EntityTrait> Scoped<'a, Select<E>, OneTenant> {
@@ -94,6 +145,7 @@ impl<'a, E: EntityTrait> Scoped<'a, Select<E>, OneTenant> {
             query: E::find().filter(E::tenant_column().eq(tenant)),
             exec,
             tenant: Some(tenant),
+            refused: false,
             scope: PhantomData,
         }
     }
@@ -111,6 +163,7 @@ impl<'a, E: EntityTrait, S> Scoped<'a, Select<E>, S> {
             query: E::find(),
             exec,
             tenant: None,
+            refused: false,
             scope: PhantomData,
         }
     }
@@ -119,15 +172,22 @@ impl<'a, E: EntityTrait, S> Scoped<'a, Select<E>, S> {
 impl<Q, S> Scoped<'_, Q, S>
 where
     Q: QueryFilter,
+    S: ScopeKind,
 {
     /// Adds a condition. It is conjoined (`AND`) with the tenant predicate and every earlier
     /// condition, so even `Condition::any()` can only narrow the result.
     ///
-    /// A raw SQL fragment (`Expr::cust`) is passed to the database as written: it is an escape
-    /// hatch, and on PostgreSQL Row Level Security is the wall behind it.
+    /// In a tenant or global scope the condition may combine columns, values, operators and
+    /// function calls only: a subquery, `EXISTS`, `CASE` or raw SQL (`Expr::cust`) is not restricted
+    /// to the tenant, so the query then refuses to run ([`Error::Invalid`]). Join along a relation
+    /// ([`Scoped::inner_join`]) to filter on another table.
     pub fn filter<F: IntoCondition>(self, condition: F) -> Self {
+        let condition = condition.into_condition();
+        let refused = self.refused
+            || (S::PLAIN_EXPRESSIONS_ONLY && !is_plain(&Expr::from(condition.clone())));
         Self {
             query: self.query.filter(condition),
+            refused,
             ..self
         }
     }
@@ -136,27 +196,26 @@ where
 impl<Q, S> Scoped<'_, Q, S>
 where
     Q: QueryOrder,
+    S: ScopeKind,
 {
-    /// Orders by a column or expression, ascending.
+    /// Orders by a column or expression, ascending (expressions as in [`Scoped::filter`]).
     pub fn order_by_asc<C: sea_orm::IntoSimpleExpr>(self, col: C) -> Self {
-        Self {
-            query: self.query.order_by_asc(col),
-            ..self
-        }
+        self.order_by(col, Order::Asc)
     }
 
-    /// Orders by a column or expression, descending.
+    /// Orders by a column or expression, descending (expressions as in [`Scoped::filter`]).
     pub fn order_by_desc<C: sea_orm::IntoSimpleExpr>(self, col: C) -> Self {
-        Self {
-            query: self.query.order_by_desc(col),
-            ..self
-        }
+        self.order_by(col, Order::Desc)
     }
 
-    /// Orders by a column or expression in the given order.
+    /// Orders by a column or expression in the given order (expressions as in
+    /// [`Scoped::filter`]).
     pub fn order_by<C: sea_orm::IntoSimpleExpr>(self, col: C, order: Order) -> Self {
+        let expr = col.into_simple_expr();
+        let refused = self.refused || (S::PLAIN_EXPRESSIONS_ONLY && !is_plain(&expr));
         Self {
-            query: self.query.order_by(col, order),
+            query: self.query.order_by(expr, order),
+            refused,
             ..self
         }
     }
@@ -183,19 +242,40 @@ where
     }
 }
 
+impl<Q, S> Scoped<'_, Q, S> {
+    /// Refuses to run a query that was refined with an expression outside the scope.
+    fn check(&self) -> Result<()> {
+        if self.refused {
+            Err(Error::Invalid(REFUSED_EXPRESSION.into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// A relation definition whose `ON` clause also requires the joined table's tenant column to equal
 /// the scope's tenant. Generated relations are composite (`(tenant_id, x_id) = (tenant_id, id)`), so
 /// this is a second fence, and it keeps a `LEFT JOIN` a left join (the tenant sits in `ON`, not in
 /// `WHERE`).
 fn fence(rel: RelationDef, tenant: Option<TenantId>, tenant_col: &'static str) -> RelationDef {
-    match tenant {
-        None => rel,
-        Some(tenant) => rel.on_condition(move |_left, right| {
-            Expr::col((right, tenant_col.into_iden()))
-                .eq(tenant)
-                .into_condition()
-        }),
-    }
+    let Some(tenant) = tenant else {
+        return rel;
+    };
+    // The key equalities, any condition the relation already had, and the tenant: all of them.
+    // (A hand-written relation with `condition_type(Any)` would otherwise OR the tenant away, and
+    // `on_condition` replaces an earlier one rather than adding to it.)
+    let previous = rel.on_condition.clone();
+    let mut rel = rel;
+    rel.condition_type = sea_orm::sea_query::ConditionType::All;
+    rel.on_condition(move |left, right| {
+        let own = Expr::col((right.clone(), tenant_col.into_iden()))
+            .eq(tenant)
+            .into_condition();
+        match &previous {
+            Some(earlier) => sea_orm::Condition::all().add(earlier(left, right)).add(own),
+            None => own,
+        }
+    })
 }
 
 impl<'a, E: EntityTrait, S: Joinable> Scoped<'a, Select<E>, S> {
@@ -250,6 +330,7 @@ impl<'a, E: EntityTrait, S: Joinable> Scoped<'a, Select<E>, S> {
             query: query.select_also(R::default()),
             exec: self.exec,
             tenant: self.tenant,
+            refused: self.refused,
             scope: PhantomData,
         }
     }
@@ -265,6 +346,7 @@ impl<'a, E: EntityTrait, S: Joinable> Scoped<'a, Select<E>, S> {
             query: query.select_with(R::default()),
             exec: self.exec,
             tenant: self.tenant,
+            refused: self.refused,
             scope: PhantomData,
         }
     }
@@ -281,12 +363,14 @@ impl<E: EntityTrait, S> Scoped<'_, Select<E>, S> {
 
     /// All matching rows.
     pub async fn all(self) -> Result<Vec<E::Model>> {
+        self.check()?;
         let exec = self.exec.get();
         self.query.all(&exec).await.map_err(Error::from_db)
     }
 
     /// The first matching row, if any.
     pub async fn one(self) -> Result<Option<E::Model>> {
+        self.check()?;
         let exec = self.exec.get();
         self.query.one(&exec).await.map_err(Error::from_db)
     }
@@ -299,6 +383,7 @@ where
 {
     /// The number of matching rows (honouring `limit` and `offset`).
     pub async fn count(self) -> Result<u64> {
+        self.check()?;
         let exec = self.exec.get();
         PaginatorTrait::count(self.query, &exec)
             .await
@@ -311,6 +396,7 @@ where
             query: self.query,
             exec: self.exec,
             page_size,
+            refused: self.refused,
         }
     }
 }
@@ -326,12 +412,14 @@ where
 {
     /// All matching rows, each with its related row or `None`.
     pub async fn all(self) -> Result<Vec<(E::Model, Option<R::Model>)>> {
+        self.check()?;
         let exec = self.exec.get();
         self.query.all(&exec).await.map_err(Error::from_db)
     }
 
     /// The first matching row with its related row, if any.
     pub async fn one(self) -> Result<Option<(E::Model, Option<R::Model>)>> {
+        self.check()?;
         let exec = self.exec.get();
         self.query.one(&exec).await.map_err(Error::from_db)
     }
@@ -344,6 +432,7 @@ where
 {
     /// All matching rows, each with its related rows.
     pub async fn all(self) -> Result<Vec<(E::Model, Vec<R::Model>)>> {
+        self.check()?;
         let exec = self.exec.get();
         self.query.all(&exec).await.map_err(Error::from_db)
     }
@@ -355,6 +444,7 @@ pub struct ScopedPaginator<'a, E: EntityTrait> {
     query: Select<E>,
     exec: Exec<'a>,
     page_size: u64,
+    refused: bool,
 }
 
 impl<E> ScopedPaginator<'_, E>
@@ -362,8 +452,17 @@ where
     E: EntityTrait,
     E::Model: Sync,
 {
+    fn check(&self) -> Result<()> {
+        if self.refused {
+            Err(Error::Invalid(REFUSED_EXPRESSION.into()))
+        } else {
+            Ok(())
+        }
+    }
+
     /// The rows of page `page` (zero-based).
     pub async fn fetch_page(&self, page: u64) -> Result<Vec<E::Model>> {
+        self.check()?;
         let exec = self.exec.get();
         self.query
             .clone()
@@ -375,6 +474,7 @@ where
 
     /// The number of matching rows and of pages.
     pub async fn num_items_and_pages(&self) -> Result<ItemsAndPagesNumber> {
+        self.check()?;
         let exec = self.exec.get();
         self.query
             .clone()

@@ -373,16 +373,121 @@ common::backend_test!(
             .await
             .expect("not");
         assert!(negated.is_empty(), "{negated:?}");
-        // Even a raw fragment is parenthesised under the tenant predicate.
-        let raw = scope
-            .find::<projects::Entity>()
-            .filter(Expr::cust("1 = 1 OR 1 = 1"))
-            .all()
-            .await
-            .expect("raw");
-        assert_eq!(raw, vec![f.a.project.clone()]);
     }
 );
+
+fn is_refused<T: std::fmt::Debug>(got: Result<T, Error>) -> bool {
+    matches!(got, Err(Error::Invalid(_)))
+}
+
+// Guarantee: a refinement cannot carry a subquery, EXISTS, CASE or raw SQL into a scoped (or global)
+// query: those are not restricted to the tenant (a subquery could count or copy another tenant's
+// rows), so the query refuses to run and nothing changes.
+common::backend_test!(subqueries_and_raw_sql_are_refused, |t: TestDb| async move {
+    use sea_orm::sea_query::{Query, SubQueryStatement};
+    let f = fixture(&t).await;
+    let scope = f.db.scope(&f.a.ctx);
+    // "Does any tenant have a user with this email?" -- would be true because of B.
+    let any_users = || {
+        Query::select()
+            .expr(Expr::val(1))
+            .from(users::Entity)
+            .and_where(users::Column::Email.eq("alice@example.com"))
+            .to_owned()
+    };
+    let exists = scope
+        .find::<projects::Entity>()
+        .filter(Expr::exists(any_users()))
+        .count()
+        .await;
+    assert!(is_refused(exists), "exists");
+    let in_sub = scope
+        .find::<projects::Entity>()
+        .filter(
+            projects::Column::Id.in_subquery(
+                Query::select()
+                    .column(projects::Column::Id)
+                    .from(projects::Entity)
+                    .to_owned(),
+            ),
+        )
+        .all()
+        .await;
+    assert!(is_refused(in_sub), "in subquery");
+    let raw = scope
+        .find::<projects::Entity>()
+        .filter(Expr::cust("1 = 1 OR 1 = 1"))
+        .all()
+        .await;
+    assert!(is_refused(raw), "raw");
+    let ordered = scope
+        .find::<projects::Entity>()
+        .order_by_asc(Expr::exists(any_users()))
+        .paginate(10);
+    assert!(is_refused(ordered.fetch_page(0).await));
+    assert!(is_refused(ordered.num_items_and_pages().await));
+    let joined = scope
+        .find::<tasks::Entity>()
+        .find_also_related::<projects::Entity>()
+        .filter(Expr::cust("TRUE"))
+        .all()
+        .await;
+    assert!(is_refused(joined), "joined");
+    // Copying a value out of another tenant's row with a scalar subquery.
+    let copied = scope
+        .update_many::<projects::Entity>()
+        .col_expr(
+            projects::Column::Name,
+            Expr::SubQuery(
+                None,
+                Box::new(SubQueryStatement::SelectStatement(
+                    Query::select()
+                        .column(users::Column::Email)
+                        .from(users::Entity)
+                        .limit(1)
+                        .to_owned(),
+                )),
+            ),
+        )
+        .exec()
+        .await;
+    assert!(is_refused(copied), "copied");
+    let deleted = scope
+        .delete_many::<projects::Entity>()
+        .filter(Expr::exists(any_users()))
+        .exec()
+        .await;
+    assert!(is_refused(deleted), "deleted");
+    // The global handle has no tenant either: the same rule.
+    let global =
+        f.db.global()
+            .find::<tenants::Entity>()
+            .filter(Expr::exists(any_users()))
+            .all()
+            .await;
+    assert!(is_refused(global), "global");
+    // Nothing changed, and plain expressions (functions, operators) still work.
+    assert_eq!(names(&f.db, &f.a.ctx).await, ["Apollo"]);
+    let lowered = scope
+        .find::<projects::Entity>()
+        .filter(Expr::expr(Func::lower(Expr::col(projects::Column::Name))).eq("apollo"))
+        .order_by_desc(Expr::col(projects::Column::CreatedAt))
+        .all()
+        .await
+        .expect("plain expressions");
+    assert_eq!(lowered, vec![f.a.project.clone()]);
+    // System access crosses tenants on purpose, and may use a subquery.
+    let system =
+        f.db.system("test: subquery across tenants")
+            .expect("system");
+    let all = system
+        .find::<projects::Entity>()
+        .filter(Expr::exists(any_users()))
+        .count()
+        .await
+        .expect("system subquery");
+    assert_eq!(all, 2);
+});
 
 // Guarantee: related loading (joins, find_also/with_related, batch loaders) stays in the tenant.
 common::backend_test!(related_loading_stays_in_tenant, |t: TestDb| async move {
