@@ -296,3 +296,77 @@ fn the_diff_shows_changed_lines() {
     let d = diff("a\nb\nc\n", "a\nB\nc\n");
     assert!(d.contains("-   2 b") && d.contains("+   2 B"), "{d}");
 }
+
+/// The UUID column type as the reference migrations create it on each backend.
+fn uuid_type(t: &TestDb) -> &'static str {
+    match t.backend() {
+        common::Backend::Postgres => "uuid",
+        common::Backend::Mysql => "binary(16)",
+        common::Backend::Sqlite => "uuid_text",
+    }
+}
+
+// A half-adopted table (tenant_id present, but the primary key is `id` alone, or a reference is not
+// composite) must not get `TenantScoped`: its `find_by_id(id)` would compile, and the compile-time
+// guarantee would be silently lost. The generator refuses it, and writes nothing.
+common::backend_test!(
+    a_tenant_table_without_the_composite_key_is_refused,
+    |t: TestDb| async move {
+        let uuid = uuid_type(&t);
+        t.raw()
+            .execute_unprepared(&format!(
+                "CREATE TABLE half_adopted (tenant_id {uuid} NOT NULL, id {uuid} NOT NULL PRIMARY KEY, \
+                 FOREIGN KEY (tenant_id) REFERENCES tenants (id))"
+            ))
+            .await
+            .expect("half-adopted table");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let err = generate_into(&options(t.url(), &GLOBAL), dir.path())
+            .await
+            .expect_err("a tenant table keyed by id alone");
+        assert!(
+            matches!(&err, GenerateError::Shape { table, problem }
+                if table == "half_adopted" && problem.contains("(tenant_id, id)")),
+            "{}: unexpected error {err:?}",
+            t.backend()
+        );
+        assert!(read_dir(dir.path()).is_empty(), "nothing may be written");
+    }
+);
+
+common::backend_test!(
+    a_single_column_reference_between_tenant_tables_is_refused,
+    |t: TestDb| async move {
+        let uuid = uuid_type(&t);
+        t.raw()
+            .execute_unprepared(&format!(
+                "CREATE TABLE legacy_links (tenant_id {uuid} NOT NULL, id {uuid} NOT NULL, \
+                 project_id {uuid} NOT NULL, PRIMARY KEY (tenant_id, id), \
+                 FOREIGN KEY (tenant_id) REFERENCES tenants (id), \
+                 FOREIGN KEY (project_id) REFERENCES projects (id))"
+            ))
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                // PostgreSQL and MySQL refuse a foreign key to a non-unique column: the defect cannot
+                // exist there, only on SQLite (which checks the parent key lazily).
+                if t.backend() == common::Backend::Sqlite {
+                    Err(e)
+                } else {
+                    Ok(())
+                }
+            })
+            .expect("legacy table");
+        if t.backend() != common::Backend::Sqlite {
+            return;
+        }
+        let err = generate(&options(t.url(), &GLOBAL))
+            .await
+            .expect_err("a single-column reference between tenant tables");
+        assert!(
+            matches!(&err, GenerateError::Shape { table, problem }
+                if table == "legacy_links" && problem.contains("not composite")),
+            "unexpected error {err:?}"
+        );
+    }
+);

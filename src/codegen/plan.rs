@@ -103,9 +103,31 @@ impl Plan {
                             "a tenant-owned table needs an `id` UUID column (primary key `(tenant_id, id)`)",
                         ));
                     }
+                    // Without this key `TenantScoped` would be emitted over a primary key `find_by_id`
+                    // accepts a bare id for: the compile-time guarantee would be silently lost.
+                    if primary_key(table) != [TENANT_COLUMN, ID_COLUMN] {
+                        return Err(shape(
+                            "the primary key must be `(tenant_id, id)` (see `tenant-scope check`, \
+                             and `schema::adopt` to migrate a legacy table)",
+                        ));
+                    }
                     for fk in foreign_keys(table) {
                         if fk.columns == [TENANT_COLUMN] && fk.ref_columns == [ID_COLUMN] {
-                            tenants.insert(fk.ref_table);
+                            tenants.insert(fk.ref_table.clone());
+                        }
+                        let to_tenant_table =
+                            matches!(kinds.get(&fk.ref_table), Some(Kind::TenantOwned));
+                        if to_tenant_table
+                            && fk.columns.first().map(String::as_str) != Some(TENANT_COLUMN)
+                        {
+                            return Err(shape(&format!(
+                                "the foreign key ({}) -> {} is not composite on `tenant_id`: it must be \
+                                 `(tenant_id, {}) -> {} (tenant_id, id)`",
+                                fk.columns.join(", "),
+                                fk.ref_table,
+                                fk.columns.join(", "),
+                                fk.ref_table
+                            )));
                         }
                     }
                 }
