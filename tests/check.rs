@@ -39,7 +39,7 @@ async fn exec_all(t: &TestDb, statements: &[&str]) {
 }
 
 /// PostgreSQL: ENABLE and FORCE row level security, and one policy with USING and WITH CHECK, on every table
-/// with a `tenant_id` column that has no policy yet (the reference schema's policies come with the RLS issue).
+/// with a `tenant_id` column that has no policy yet (the fixtures' tables; the reference schema has its own).
 async fn secure_postgres(t: &TestDb) {
     if t.backend() != Backend::Postgres {
         return;
@@ -84,23 +84,12 @@ const PARENT: &str = "CREATE TABLE fx_parents (tenant_id BIGINT NOT NULL, id BIG
 // ------------------------------------------------------------------ the reference schema
 
 common::backend_test!(reference_schema_is_clean, |t: TestDb| async move {
-    // The reference schema has no row level security yet: on PostgreSQL allow exactly the RLS codes.
-    // The RLS issue adds the policies to the reference schema and removes this allowance.
-    let allow: &[&str] = if t.backend() == Backend::Postgres {
-        codes::RLS
-    } else {
-        &[]
-    };
-    let report = run(&t, allow).await;
+    // Nothing allowed, on every backend: on PostgreSQL the reference schema carries the RLS policies
+    // (migration 000006).
+    let report = run(&t, &[]).await;
     assert!(report.is_clean(), "{}", report.to_text());
     assert_eq!(report.exit_code(), 0);
     assert!(report.to_text().starts_with("clean: no findings"));
-    if t.backend() == Backend::Postgres {
-        // ... and the allowance hides RLS findings only: without it, every tenant-owned table has them.
-        let strict = run(&t, &[]).await;
-        assert!(!strict.is_clean());
-        assert!(strict.findings.iter().all(|f| codes::RLS.contains(&f.code)));
-    }
 });
 
 common::backend_test!(reference_schema_with_rls_is_clean, |t: TestDb| async move {

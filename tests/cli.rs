@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Backend, TestDb};
+use common::TestDb;
 use sea_orm::ConnectionTrait;
 
 fn tenant_scope(args: &[&str]) -> Output {
@@ -46,15 +46,6 @@ fn files(dir: &Path) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
-}
-
-/// The RLS findings are allowed on PostgreSQL until the reference schema has policies (the RLS
-/// issue removes this allowance); everything else must be clean.
-fn allow_for(t: &TestDb) -> &'static str {
-    match t.backend() {
-        Backend::Postgres => "rls-not-enabled,rls-not-forced,rls-no-policy",
-        _ => "",
-    }
 }
 
 // `generate` reproduces entity/src from the migrated reference schema, and refuses an undeclared
@@ -105,7 +96,7 @@ common::backend_test!(
 
 // `check` exits 0 on the reference schema, 1 with a planted defect, and prints stable JSON.
 common::backend_test!(check_exit_codes_and_json, |t: TestDb| async move {
-    let allow = allow_for(&t);
+    // Nothing allowed, on every backend: on PostgreSQL the reference schema carries the RLS policies.
     let mut args = vec![
         "check",
         "--database-url",
@@ -113,9 +104,6 @@ common::backend_test!(check_exit_codes_and_json, |t: TestDb| async move {
         "--global",
         "permissions",
     ];
-    if !allow.is_empty() {
-        args.extend(["--allow", allow]);
-    }
     let run = tenant_scope(&args);
     assert_eq!(code(&run), 0, "{}", text(&run));
 

@@ -22,6 +22,7 @@ mod m20261123_000002_create_users_and_roles;
 mod m20261123_000003_create_projects_tasks_comments;
 mod m20261123_000004_create_api_keys;
 mod m20261123_000005_create_audit_events;
+mod m20261123_000006_row_level_security;
 
 /// The migrator of the reference schema; `migration/src/main.rs` runs it as a CLI.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_projects_tasks_comments::Migration),
             Box::new(m20261123_000004_create_api_keys::Migration),
             Box::new(m20261123_000005_create_audit_events::Migration),
+            Box::new(m20261123_000006_row_level_security::Migration),
         ]
     }
 }

@@ -144,6 +144,7 @@
 pub mod adopt;
 mod index;
 mod names;
+pub mod rls;
 mod table;
 
 pub use index::{drop_table, drop_tables, drop_tenant_index, tenant_index, tenant_unique_index};
