@@ -242,8 +242,5 @@ async fn count<C: ConnectionTrait>(db: &C, sql: &str) -> Result<i64, CheckError>
 
 /// An identifier quoted for `backend`.
 fn quote(backend: DbBackend, ident: &str) -> String {
-    match backend {
-        DbBackend::MySql => format!("`{}`", ident.replace('`', "``")),
-        _ => format!("\"{}\"", ident.replace('"', "\"\"")),
-    }
+    crate::schema::quote_ident(backend, ident)
 }

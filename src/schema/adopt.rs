@@ -497,11 +497,9 @@ impl TableShape {
 // ------------------------------------------------------------------------------------------------
 // Small SQL helpers.
 
+/// Every identifier, from the plan or read from the catalog, is quoted with its quotes doubled.
 fn q(backend: DbBackend, ident: &str) -> String {
-    match backend {
-        DbBackend::MySql => format!("`{ident}`"),
-        _ => format!("\"{ident}\""),
-    }
+    super::quote_ident(backend, ident)
 }
 
 fn list(backend: DbBackend, columns: &[String]) -> String {
