@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::entity::{Global, TenantScoped};
 use crate::error::{Error, Result};
-use crate::scoped::{AllTenants, Exec, GlobalOnly, REFUSED_EXPRESSION, Scoped, is_plain};
+use crate::scoped::{AllTenants, Exec, GlobalOnly, Scoped, ensure_not_refused, is_plain};
 use crate::tenant::{Actor, TenantContext, TenantId, Verified};
 use crate::verify::TenantVerifier;
 
@@ -521,9 +521,7 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
     /// Runs the update; returns the number of rows changed. Setting the tenant column is
     /// [`Error::TenantMismatch`]: rows never move between tenants.
     pub async fn exec(self) -> Result<u64> {
-        if self.refused {
-            return Err(Error::Invalid(REFUSED_EXPRESSION.into()));
-        }
+        ensure_not_refused(self.refused)?;
         let tenant_col = E::tenant_column();
         let tenant_name = sea_orm::IdenStatic::as_str(&tenant_col);
         if self
@@ -586,9 +584,7 @@ impl<E: TenantScoped> ScopedDelete<'_, E> {
 
     /// Runs the delete; returns the number of rows deleted.
     pub async fn exec(self) -> Result<u64> {
-        if self.refused {
-            return Err(Error::Invalid(REFUSED_EXPRESSION.into()));
-        }
+        ensure_not_refused(self.refused)?;
         let exec = self.exec.get();
         let delete = E::delete_many().filter(scoped_where::<E>(
             exec.get_database_backend(),

@@ -118,9 +118,19 @@ pub(crate) fn is_plain(expr: &Expr) -> bool {
     }
 }
 
-/// The message of [`Error::Invalid`] for a refused expression.
-pub(crate) const REFUSED_EXPRESSION: &str = "a scoped query cannot contain a subquery, EXISTS, CASE or raw SQL: \
-     they are not restricted to the tenant; join along a relation instead, or use db.system(reason)";
+/// Refuses to run a statement that was refined with an expression outside its scope (see
+/// [`is_plain`]): [`Error::Invalid`] if `refused`, before anything reaches the database.
+pub(crate) fn ensure_not_refused(refused: bool) -> Result<()> {
+    if refused {
+        Err(Error::Invalid(
+            "a scoped query cannot contain a subquery, EXISTS, CASE or raw SQL: they are not \
+             restricted to the tenant; join along a relation instead, or use db.system(reason)"
+                .into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
 
 /// Scopes whose queries may join related tables: [`OneTenant`] (the join is restricted to the
 /// tenant) and [`AllTenants`] (system access crosses tenants on purpose).
@@ -245,11 +255,7 @@ where
 impl<Q, S> Scoped<'_, Q, S> {
     /// Refuses to run a query that was refined with an expression outside the scope.
     fn check(&self) -> Result<()> {
-        if self.refused {
-            Err(Error::Invalid(REFUSED_EXPRESSION.into()))
-        } else {
-            Ok(())
-        }
+        ensure_not_refused(self.refused)
     }
 }
 
@@ -453,11 +459,7 @@ where
     E::Model: Sync,
 {
     fn check(&self) -> Result<()> {
-        if self.refused {
-            Err(Error::Invalid(REFUSED_EXPRESSION.into()))
-        } else {
-            Ok(())
-        }
+        ensure_not_refused(self.refused)
     }
 
     /// The rows of page `page` (zero-based).
