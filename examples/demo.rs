@@ -11,8 +11,11 @@
 //!
 //! With no arguments it runs on a fresh SQLite file in a temporary directory. With
 //! `--database-url postgres://…` or `--database-url mysql://…` it runs on a server; the URL must
-//! name an existing, empty database. Every line is a check: the demo exits non-zero if any fails
-//! (CI runs it on all three backends).
+//! name an existing, empty database and connect as its owner (migrations and system access run as
+//! the owner). On PostgreSQL the service's own connection is a second URL,
+//! `--app-database-url postgres://tenant_scope_app@…`, as an unprivileged role that row level
+//! security applies to; `TenantDb` refuses to serve as the owner or a superuser. Every line is a
+//! check: the demo exits non-zero if any fails (CI runs it on all three backends).
 
 use std::error::Error as StdError;
 use std::fmt::Debug;
@@ -36,6 +39,10 @@ struct Args {
     /// file in a temporary directory, removed at the end.
     #[arg(long)]
     database_url: Option<String>,
+    /// URL of the same database as the application role (required on PostgreSQL, e.g.
+    /// `postgres://tenant_scope_app@127.0.0.1/db`). Default: `--database-url`.
+    #[arg(long)]
+    app_database_url: Option<String>,
 }
 
 /// The checks so far; the demo fails if any of them did.
@@ -167,7 +174,24 @@ async fn main() -> Result<(), BoxError> {
     Migrator::up(&owner, None).await?;
     owner.close().await?;
 
-    let db = TenantDb::connect(&url).await?;
+    // The service: the application's connection, and the owner's for system access.
+    let app_url = args.app_database_url.clone().unwrap_or_else(|| url.clone());
+    let db = TenantDb::options(app_url.as_str())
+        .system(url.as_str())
+        .connect()
+        .await
+        .map_err(|e| match e {
+            Error::Config(why)
+                if url.starts_with("postgres") && args.app_database_url.is_none() =>
+            {
+                format!(
+                    "{why}\n(on PostgreSQL pass --app-database-url, the same database as the \
+                     unprivileged application role, e.g. postgres://tenant_scope_app@host/db)"
+                )
+                .into()
+            }
+            other => BoxError::from(other),
+        })?;
     let backend = match db.backend() {
         DbBackend::Postgres => "PostgreSQL",
         DbBackend::MySql => "MySQL/MariaDB",
@@ -184,7 +208,7 @@ async fn main() -> Result<(), BoxError> {
     );
 
     // --- Provisioning: the only cross-tenant work, through the explicit system handle.
-    let system = db.system("demo: provision tenants")?;
+    let system = db.system("demo: provision tenants").await?;
     let (acme_id, acme_key) = provision(&db, &system, "Acme", "ada@acme.test").await?;
     let (globex_id, globex_key) = provision(&db, &system, "Globex", "hank@globex.test").await?;
     let tenant_count = db.global().find::<tenants::Entity>().count().await?;
@@ -296,7 +320,7 @@ async fn main() -> Result<(), BoxError> {
 
     // The same insert as raw SQL through the system handle: no library check is in the way here,
     // the database itself refuses it. (`execute` maps only a foreign-key violation to `NotFound`.)
-    let system = db.system("demo: raw insert across tenants")?;
+    let system = db.system("demo: raw insert across tenants").await?;
     let mut raw = Query::insert();
     raw.into_table(tasks::Entity)
         .columns([

@@ -3,19 +3,24 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::collections::BTreeSet;
+
 use sea_orm::Iterable;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, Query, SelectStatement};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ActiveValue, ColumnTrait, ConnectOptions,
     ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel,
-    LoaderTrait, ModelTrait, QueryFilter, QueryResult, Related, Statement, TransactionTrait, Value,
+    LoaderTrait, ModelTrait, QueryFilter, QueryResult, Related, Statement, StatementBuilder, Value,
 };
 
 use uuid::Uuid;
 
 use crate::entity::{Global, TenantScoped};
 use crate::error::{Error, Result};
-use crate::scoped::{AllTenants, Exec, GlobalOnly, Scoped, ensure_not_refused, is_plain};
+use crate::exec::{Exec, Pool, Tx};
+use crate::schema::SYSTEM_AUDIT_TABLE;
+use crate::scoped::{AllTenants, GlobalOnly, Scoped, ensure_not_refused, is_plain};
+use crate::self_check::{self, Risk};
 use crate::tenant::{Actor, TenantContext, TenantId, Verified};
 use crate::verify::TenantVerifier;
 
@@ -28,55 +33,65 @@ use crate::verify::TenantVerifier;
 /// - [`TenantDb::scope`]: one tenant, from a verified context — the everyday handle;
 /// - [`TenantDb::transaction`] / [`TenantDb::begin`]: one tenant, several statements, atomically;
 /// - [`TenantDb::global`]: read-only access to entities that are not tenant-owned ([`Global`]);
-/// - [`TenantDb::system`]: the explicit, logged escape hatch for maintenance across tenants.
+/// - [`TenantDb::system`]: the explicit, logged and audited escape hatch for maintenance across
+///   tenants.
 ///
-/// It is cheap to clone (the pool is shared).
+/// On PostgreSQL every operation of a tenant runs in a transaction that first sets
+/// `tenant_scope.tenant_id` (transaction-local), the setting the row level security policies of
+/// [`schema::rls`](crate::schema::rls) read; see docs/postgres.md.
+///
+/// It is cheap to clone (the pools are shared).
 #[derive(Clone, Debug)]
 pub struct TenantDb {
-    conn: DatabaseConnection,
+    app: Pool,
+    /// The connection of [`TenantDb::system`]; on PostgreSQL it must be configured explicitly.
+    system: Option<Pool>,
 }
 
 impl TenantDb {
-    /// Connects to `url` (`sqlite://…`, `postgres://…`, `mysql://…`).
+    /// Connects to `url` (`sqlite://…`, `postgres://…`, `mysql://…`) with the default options; see
+    /// [`TenantDbOptions`] for a system connection and the self-check.
     ///
     /// On SQLite it verifies that foreign keys are enforced (`PRAGMA foreign_keys`), since the
     /// composite foreign keys are what reject a cross-tenant reference; it refuses to connect if they
-    /// are off.
+    /// are off. On PostgreSQL it runs the [self-check](Risk) and refuses to serve if the role or the
+    /// schema would let row level security be bypassed.
     pub async fn connect(url: &str) -> Result<Self> {
-        let mut options = ConnectOptions::new(url.to_owned());
-        options.sqlx_logging(false);
-        Self::connect_with(options).await
+        TenantDbOptions::new(url).connect().await
     }
 
-    /// Connects with SeaORM connection options (pool size, timeouts, logging).
+    /// Connects with SeaORM connection options (pool size, timeouts, logging); otherwise like
+    /// [`TenantDb::connect`].
     pub async fn connect_with(options: ConnectOptions) -> Result<Self> {
-        let conn = Database::connect(options).await.map_err(Error::from_db)?;
-        let db = Self { conn };
-        db.check_foreign_keys().await?;
-        Ok(db)
+        TenantDbOptions::new(options).connect().await
+    }
+
+    /// Options for connecting: a separate system connection, and risks to accept.
+    ///
+    /// ```no_run
+    /// # async fn f() -> tenant_scope::Result<()> {
+    /// use tenant_scope::TenantDb;
+    ///
+    /// let db = TenantDb::options("postgres://tenant_scope_app@db/app")
+    ///     // The connection `db.system(reason)` uses: a role that may cross tenants (BYPASSRLS).
+    ///     .system("postgres://tenant_scope_system@db/app")
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn options(app: impl Into<ConnectOptions>) -> TenantDbOptions {
+        TenantDbOptions::new(app)
     }
 
     /// The database backend.
     pub fn backend(&self) -> DbBackend {
-        self.conn.get_database_backend()
+        self.app.conn().get_database_backend()
     }
 
     /// Whether foreign keys are enforced on a connection of the pool (always true on PostgreSQL and
     /// MySQL/InnoDB; a per-connection setting on SQLite).
     pub async fn foreign_keys_enforced(&self) -> Result<bool> {
-        foreign_keys_on(&self.conn).await
-    }
-
-    async fn check_foreign_keys(&self) -> Result<()> {
-        if foreign_keys_on(&self.conn).await? {
-            Ok(())
-        } else {
-            Err(Error::Config(
-                "SQLite foreign keys are off on this connection; composite foreign keys would not \
-                 reject cross-tenant references (enable `foreign_keys`, sqlx does by default)"
-                    .into(),
-            ))
-        }
+        foreign_keys_on(self.app.conn()).await
     }
 
     /// Verifies a claim with `verifier` and returns the context that proves it.
@@ -88,7 +103,7 @@ impl TenantDb {
         V: TenantVerifier + ?Sized,
     {
         let lookup = VerifierDb {
-            exec: Exec::Conn(&self.conn),
+            exec: Exec::Pool(&self.app),
         };
         let Verified {
             tenant,
@@ -106,13 +121,14 @@ impl TenantDb {
     /// The handle for one verified tenant.
     pub fn scope<'a>(&'a self, ctx: &'a TenantContext) -> TenantScope<'a> {
         TenantScope {
-            exec: Exec::Conn(&self.conn),
+            exec: Exec::Pool(&self.app),
             ctx,
         }
     }
 
     /// Runs `f` with a tenant handle inside one transaction: committed if `f` returns `Ok`, rolled
-    /// back if it returns `Err` (or panics).
+    /// back if it returns `Err` (or panics). On PostgreSQL the tenant is set once, when the
+    /// transaction begins.
     ///
     /// ```no_run
     /// # async fn f(db: &tenant_scope::TenantDb, ctx: &tenant_scope::TenantContext,
@@ -150,32 +166,161 @@ impl TenantDb {
     /// Starts a transaction for one tenant; dropped without [`TenantTransaction::commit`], it rolls
     /// back.
     pub async fn begin<'a>(&'a self, ctx: &'a TenantContext) -> Result<TenantTransaction<'a>> {
-        let tx = self.conn.begin().await.map_err(Error::from_db)?;
+        let tx = self.app.begin(ctx.tenant()).await?;
         Ok(TenantTransaction { tx, ctx })
     }
 
     /// Read-only access to [`Global`] entities (tables that are deliberately not tenant-owned).
     pub fn global(&self) -> GlobalDb<'_> {
         GlobalDb {
-            exec: Exec::Conn(&self.conn),
+            exec: Exec::Pool(&self.app),
         }
     }
 
     /// The explicit escape hatch for maintenance that crosses tenants (jobs, migrations, scans,
-    /// provisioning a tenant). It needs a reason, which is logged at WARN with every handle made.
+    /// provisioning a tenant). It needs a reason; each call writes an audit event with the reason
+    /// (the global table [`SYSTEM_AUDIT_TABLE`]) and logs it at WARN, before any access is given.
+    ///
+    /// On PostgreSQL it runs on the separately configured system connection
+    /// ([`TenantDbOptions::system`]), as a role that may cross tenants; without one it is
+    /// [`Error::Config`]: it never falls back to the application's role. On SQLite and MySQL,
+    /// which have no row level security, it uses the application's pool unless a system
+    /// connection is configured.
     ///
     /// Everything done through it bypasses the tenant predicate; the composite foreign keys still
     /// hold, because the database enforces them.
-    pub fn system(&self, reason: &str) -> Result<SystemDb<'_>> {
+    pub async fn system(&self, reason: &str) -> Result<SystemDb<'_>> {
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(Error::Invalid("system access needs a reason".into()));
         }
-        tracing::warn!(target: "tenant_scope::system", reason, "system access across tenants");
+        let pool = match (&self.system, self.backend()) {
+            (Some(pool), _) => pool,
+            (None, DbBackend::Postgres) => {
+                return Err(Error::Config(
+                    "system access is not configured: on PostgreSQL it needs its own connection, \
+                     as a role that may cross tenants (TenantDb::options(url).system(url)); it \
+                     never runs as the application's role"
+                        .into(),
+                ));
+            }
+            (None, _) => &self.app,
+        };
+        let event = Uuid::now_v7();
+        let mut insert = Query::insert();
+        insert
+            .into_table(SYSTEM_AUDIT_TABLE)
+            .columns(["id", "reason", "created_at"])
+            .values_panic([
+                Expr::val(event),
+                Expr::val(reason),
+                Expr::val(chrono::Utc::now()),
+            ]);
+        pool.conn().execute(&insert).await.map_err(|e| {
+            Error::Config(format!(
+                "system access is audited in the table `{SYSTEM_AUDIT_TABLE}`, and writing its \
+                 event failed (does the table exist? see schema::system_audit_table): {e}"
+            ))
+        })?;
+        tracing::warn!(
+            target: "tenant_scope::system",
+            reason,
+            event = %event,
+            "system access across tenants"
+        );
         Ok(SystemDb {
-            exec: Exec::Conn(&self.conn),
+            exec: Exec::Pool(pool),
             reason: reason.to_owned(),
+            event,
         })
+    }
+}
+
+/// How to connect a [`TenantDb`]: the application's connection, the system connection, and the
+/// risks of the PostgreSQL self-check you accept. Made by [`TenantDb::options`].
+#[derive(Clone, Debug)]
+#[must_use = "nothing is connected until `connect` is called"]
+pub struct TenantDbOptions {
+    app: ConnectOptions,
+    system: Option<ConnectOptions>,
+    accepted: BTreeSet<Risk>,
+}
+
+impl TenantDbOptions {
+    /// Options for the application's connection (a URL or SeaORM [`ConnectOptions`]).
+    pub fn new(app: impl Into<ConnectOptions>) -> Self {
+        let mut app = app.into();
+        app.sqlx_logging(false);
+        Self {
+            app,
+            system: None,
+            accepted: BTreeSet::new(),
+        }
+    }
+
+    /// The connection [`TenantDb::system`] uses. On PostgreSQL it is required for system access,
+    /// and its role must be able to cross tenants (a superuser, or a role with `BYPASSRLS`):
+    /// `connect` checks that. On SQLite and MySQL it is optional.
+    pub fn system(mut self, system: impl Into<ConnectOptions>) -> Self {
+        let mut system = system.into();
+        system.sqlx_logging(false);
+        self.system = Some(system);
+        self
+    }
+
+    /// Serves even though the self-check finds `risk`. Each accepted risk that is present is
+    /// logged at WARN when connecting. For development and migrations in progress; a service in
+    /// production should accept none.
+    pub fn accept_risk(mut self, risk: Risk) -> Self {
+        self.accepted.insert(risk);
+        self
+    }
+
+    /// Connects, and checks what can be checked before serving:
+    ///
+    /// - SQLite: foreign keys are enforced on the connection ([`Error::Config`] if not);
+    /// - PostgreSQL: the self-check of the application's role and schema ([`Risk`]), and that the
+    ///   system connection's role (if configured) may cross tenants.
+    pub async fn connect(self) -> Result<TenantDb> {
+        let app = Database::connect(self.app).await.map_err(Error::from_db)?;
+        check_foreign_keys(&app).await?;
+        if app.get_database_backend() == DbBackend::Postgres {
+            self_check::refuse_unless_accepted(&app, &self.accepted).await?;
+        }
+        let system = match self.system {
+            Some(options) => {
+                let system = Database::connect(options).await.map_err(Error::from_db)?;
+                if system.get_database_backend() != app.get_database_backend() {
+                    return Err(Error::Config(
+                        "the system connection is to a different kind of database than the \
+                         application's"
+                            .into(),
+                    ));
+                }
+                check_foreign_keys(&system).await?;
+                if system.get_database_backend() == DbBackend::Postgres {
+                    self_check::system_role_crosses_tenants(&system).await?;
+                }
+                Some(Pool::new(system))
+            }
+            None => None,
+        };
+        Ok(TenantDb {
+            app: Pool::new(app),
+            system,
+        })
+    }
+}
+
+async fn check_foreign_keys(conn: &DatabaseConnection) -> Result<()> {
+    if foreign_keys_on(conn).await? {
+        Ok(())
+    } else {
+        Err(Error::Config(
+            "SQLite foreign keys are off on this connection; composite foreign keys would not \
+             reject cross-tenant references (enable `foreign_keys`, sqlx does by default)"
+                .into(),
+        ))
     }
 }
 
@@ -224,10 +369,17 @@ impl<'a> TenantScope<'a> {
         self.ctx.tenant()
     }
 
-    /// Crate-private: raw statements of the built-in verifiers' bookkeeping, which always carry
-    /// this handle's tenant.
-    pub(crate) fn exec(&self) -> Exec<'a> {
-        self.exec
+    /// Crate-private: runs a raw statement of the built-in verifiers' bookkeeping (which always
+    /// restricts to this handle's tenant itself) as an operation of this tenant; returns the rows
+    /// affected.
+    pub(crate) async fn execute<S: StatementBuilder>(&self, stmt: &S) -> Result<u64> {
+        let conn = self.exec.open(Some(self.tenant())).await?;
+        let result = conn
+            .execute(stmt)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(Error::from_db);
+        conn.finish(result).await
     }
 
     /// A query over `E`, restricted to this tenant: `WHERE "table"."tenant_id" = $1`, the tenant a
@@ -267,8 +419,9 @@ impl<'a> TenantScope<'a> {
             am.try_set(id_col, <A::Entity as TenantScoped>::new_id().into())
                 .map_err(Error::from_db)?;
         }
-        let exec = self.exec.get();
-        am.insert(&exec).await.map_err(Error::from_db)
+        let conn = self.exec.open(Some(self.tenant())).await?;
+        let result = am.insert(&conn).await.map_err(Error::from_db);
+        conn.finish(result).await
     }
 
     /// Updates the columns that are `Set` in `am`, on the row `(this tenant, am.id)`, and returns the
@@ -293,53 +446,29 @@ impl<'a> TenantScope<'a> {
         am.not_set(tenant_col);
         am.not_set(id_col);
         let changed = <A::Entity as EntityTrait>::Column::iter().any(|c| am.get(c).is_set());
-        let exec = self.exec.get();
         let by_key = Expr::col((A::Entity::default(), tenant_col))
             .eq(self.tenant())
             .and(Expr::col((A::Entity::default(), id_col)).eq(id.clone()));
-        if !changed {
-            return A::Entity::find()
-                .filter(by_key)
-                .one(&exec)
-                .await
-                .map_err(Error::from_db)?
-                .ok_or(Error::NotFound);
-        }
-        let update = A::Entity::update_many().set(am).filter(by_key.clone());
-        if exec.support_returning() {
-            let mut rows = update
-                .exec_with_returning(&exec)
-                .await
-                .map_err(Error::from_db)?;
-            return rows.pop().ok_or(Error::NotFound);
-        }
-        let result = update.exec(&exec).await.map_err(Error::from_db)?;
-        if result.rows_affected == 0 {
-            return Err(Error::NotFound);
-        }
-        A::Entity::find()
-            .filter(by_key)
-            .one(&exec)
-            .await
-            .map_err(Error::from_db)?
-            .ok_or(Error::NotFound)
+        let conn = self.exec.open(Some(self.tenant())).await?;
+        let result = update_by_key(&conn, am, by_key, changed).await;
+        conn.finish(result).await
     }
 
     /// Deletes the row of `E` with this id in this tenant. [`Error::NotFound`] if there is none here;
     /// [`Error::Conflict`] if rows of this tenant still reference it (`ON DELETE RESTRICT`).
     pub async fn delete<E: TenantScoped>(&self, id: E::Id) -> Result<()> {
-        let exec = self.exec.get();
+        let conn = self.exec.open(Some(self.tenant())).await?;
         let result = E::delete_many()
             .filter(E::tenant_column().eq(self.tenant()))
             .filter(E::id_column().eq(id))
-            .exec(&exec)
+            .exec(&conn)
             .await
-            .map_err(Error::from_delete)?;
-        if result.rows_affected == 0 {
-            Err(Error::NotFound)
-        } else {
-            Ok(())
-        }
+            .map_err(Error::from_delete)
+            .and_then(|r| match r.rows_affected {
+                0 => Err(Error::NotFound),
+                _ => Ok(()),
+            });
+        conn.finish(result).await
     }
 
     /// An `UPDATE` of many rows of `E` in this tenant; see [`ScopedUpdate`].
@@ -378,11 +507,12 @@ impl<'a> TenantScope<'a> {
         R::Model: Send + Sync,
     {
         self.check_models(models)?;
-        let exec = self.exec.get();
-        models
-            .load_many(self.find::<R>().into_select(), &exec)
+        let conn = self.exec.open(Some(self.tenant())).await?;
+        let result = models
+            .load_many(self.find::<R>().into_select(), &conn)
             .await
-            .map_err(Error::from_db)
+            .map_err(Error::from_db);
+        conn.finish_read(result)
     }
 
     /// Loads, for each model of `models`, its related row of `R` (a `belongs_to`), in one query.
@@ -394,11 +524,12 @@ impl<'a> TenantScope<'a> {
         R::Model: Send + Sync,
     {
         self.check_models(models)?;
-        let exec = self.exec.get();
-        models
-            .load_one(self.find::<R>().into_select(), &exec)
+        let conn = self.exec.open(Some(self.tenant())).await?;
+        let result = models
+            .load_one(self.find::<R>().into_select(), &conn)
             .await
-            .map_err(Error::from_db)
+            .map_err(Error::from_db);
+        conn.finish_read(result)
     }
 
     fn check_models<M>(&self, models: &[M]) -> Result<()>
@@ -426,12 +557,53 @@ impl<'a> TenantScope<'a> {
     }
 }
 
+/// The `UPDATE` of [`TenantScope::update`] on one connection: the row `by_key` gets the `Set`
+/// columns of `am` (if `changed`), and is read back.
+async fn update_by_key<A, C>(
+    conn: &C,
+    am: A,
+    by_key: sea_orm::sea_query::SimpleExpr,
+    changed: bool,
+) -> Result<ModelOf<A>>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send,
+    ModelOf<A>: IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    if !changed {
+        return A::Entity::find()
+            .filter(by_key)
+            .one(conn)
+            .await
+            .map_err(Error::from_db)?
+            .ok_or(Error::NotFound);
+    }
+    let update = A::Entity::update_many().set(am).filter(by_key.clone());
+    if conn.support_returning() {
+        let mut rows = update
+            .exec_with_returning(conn)
+            .await
+            .map_err(Error::from_db)?;
+        return rows.pop().ok_or(Error::NotFound);
+    }
+    let result = update.exec(conn).await.map_err(Error::from_db)?;
+    if result.rows_affected == 0 {
+        return Err(Error::NotFound);
+    }
+    A::Entity::find()
+        .filter(by_key)
+        .one(conn)
+        .await
+        .map_err(Error::from_db)?
+        .ok_or(Error::NotFound)
+}
+
 /// A transaction of one tenant; made by [`TenantDb::begin`].
 ///
 /// Dropped without [`commit`](TenantTransaction::commit), it rolls back.
 #[derive(Debug)]
 pub struct TenantTransaction<'a> {
-    tx: sea_orm::DatabaseTransaction,
+    tx: Tx,
     ctx: &'a TenantContext,
 }
 
@@ -446,12 +618,12 @@ impl TenantTransaction<'_> {
 
     /// Commits.
     pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.map_err(Error::from_db)
+        self.tx.commit().await
     }
 
     /// Rolls back.
     pub async fn rollback(self) -> Result<()> {
-        self.tx.rollback().await.map_err(Error::from_db)
+        self.tx.rollback().await
     }
 }
 
@@ -534,23 +706,28 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
         if self.values.is_empty() {
             return Ok(0);
         }
-        let exec = self.exec.get();
+        let backend = self.exec.backend();
         let mut update = E::update_many();
         for (col, expr) in self.values {
             update = update.col_expr(col, expr);
         }
         let update = update.filter(scoped_where::<E>(
-            exec.get_database_backend(),
+            backend,
             self.tenant,
             self.condition,
             self.limit,
         ));
         let mut stmt = sea_orm::QueryTrait::into_query(update);
-        if let (Some(limit), DbBackend::MySql) = (self.limit, exec.get_database_backend()) {
+        if let (Some(limit), DbBackend::MySql) = (self.limit, backend) {
             stmt.limit(limit);
         }
-        let result = exec.execute(&stmt).await.map_err(Error::from_db)?;
-        Ok(result.rows_affected())
+        let conn = self.exec.open(Some(self.tenant)).await?;
+        let result = conn
+            .execute(&stmt)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(Error::from_db);
+        conn.finish(result).await
     }
 }
 
@@ -585,19 +762,24 @@ impl<E: TenantScoped> ScopedDelete<'_, E> {
     /// Runs the delete; returns the number of rows deleted.
     pub async fn exec(self) -> Result<u64> {
         ensure_not_refused(self.refused)?;
-        let exec = self.exec.get();
+        let backend = self.exec.backend();
         let delete = E::delete_many().filter(scoped_where::<E>(
-            exec.get_database_backend(),
+            backend,
             self.tenant,
             self.condition,
             self.limit,
         ));
         let mut stmt = sea_orm::QueryTrait::into_query(delete);
-        if let (Some(limit), DbBackend::MySql) = (self.limit, exec.get_database_backend()) {
+        if let (Some(limit), DbBackend::MySql) = (self.limit, backend) {
             stmt.limit(limit);
         }
-        let result = exec.execute(&stmt).await.map_err(Error::from_delete)?;
-        Ok(result.rows_affected())
+        let conn = self.exec.open(Some(self.tenant)).await?;
+        let result = conn
+            .execute(&stmt)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(Error::from_delete);
+        conn.finish(result).await
     }
 }
 
@@ -646,15 +828,16 @@ impl<'a> VerifierDb<'a> {
     }
 
     /// A raw read for the built-in verifiers, which cannot name generated entities. The statement
-    /// itself must restrict to `claimed` (the built-in ones do); the argument is where the
-    /// PostgreSQL row-level-security mode will set the claimed tenant for the lookup.
+    /// itself must restrict to `claimed` (the built-in ones do); on PostgreSQL it also runs with
+    /// `claimed` set for row level security.
     pub(crate) async fn query_all(
         &self,
-        _claimed: TenantId,
+        claimed: TenantId,
         stmt: &SelectStatement,
     ) -> Result<Vec<QueryResult>> {
-        let exec = self.exec.get();
-        exec.query_all(stmt).await.map_err(Error::from_db)
+        let conn = self.exec.open(Some(claimed)).await?;
+        let result = conn.query_all(stmt).await.map_err(Error::from_db);
+        conn.finish_read(result)
     }
 }
 
@@ -685,12 +868,18 @@ impl<'a> GlobalDb<'a> {
 pub struct SystemDb<'a> {
     exec: Exec<'a>,
     reason: String,
+    event: Uuid,
 }
 
 impl<'a> SystemDb<'a> {
     /// The reason given for this access.
     pub fn reason(&self) -> &str {
         &self.reason
+    }
+
+    /// The id of the audit event this access wrote (a row of [`SYSTEM_AUDIT_TABLE`]).
+    pub fn event_id(&self) -> Uuid {
+        self.event
     }
 
     /// A query over any entity, across all tenants.
@@ -704,15 +893,15 @@ impl<'a> SystemDb<'a> {
         A: ActiveModelTrait + ActiveModelBehavior + Send,
         ModelOf<A>: IntoActiveModel<A>,
     {
-        let exec = self.exec.get();
-        am.insert(&exec).await.map_err(Error::from_db)
+        let conn = self.exec.open(None).await?;
+        am.insert(&conn).await.map_err(Error::from_db)
     }
 
     /// Runs a raw SQL statement; returns the number of rows affected. The composite foreign keys
     /// still apply: the database rejects a cross-tenant reference here too.
     pub async fn execute(&self, stmt: Statement) -> Result<u64> {
-        let exec = self.exec.get();
-        exec.execute_raw(stmt)
+        let conn = self.exec.open(None).await?;
+        conn.execute_raw(stmt)
             .await
             .map(|r| r.rows_affected())
             .map_err(Error::from_db)
@@ -720,8 +909,8 @@ impl<'a> SystemDb<'a> {
 
     /// Runs a raw SQL query.
     pub async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>> {
-        let exec = self.exec.get();
-        exec.query_all_raw(stmt).await.map_err(Error::from_db)
+        let conn = self.exec.open(None).await?;
+        conn.query_all_raw(stmt).await.map_err(Error::from_db)
     }
 
     /// A context for acting inside one tenant from a job (for example provisioning its first user).

@@ -9,7 +9,10 @@
 //! 2. **by the schema** — every reference between tenant-owned tables is a composite foreign key
 //!    `(tenant_id, parent_id) -> parent (tenant_id, id)`, so the database itself rejects a
 //!    cross-tenant reference ([`schema`] builds such tables);
-//! 3. **by PostgreSQL Row Level Security** (a later release) — a second wall under the first two.
+//! 3. **by PostgreSQL Row Level Security** — a second wall under the first two: every operation of a
+//!    tenant runs in a transaction that sets `tenant_scope.tenant_id`, the policies of
+//!    [`schema::rls`] admit only that tenant's rows, and [`TenantDb`] refuses to serve as a role
+//!    that could walk around them ([`Risk`]).
 //!
 //! Cross-tenant access is indistinguishable from absence: another tenant's row is
 //! [`Error::NotFound`], exactly like a row that never existed.
@@ -53,20 +56,23 @@ pub mod codegen;
 mod db;
 mod entity;
 mod error;
+mod exec;
 #[cfg(feature = "cli")]
 pub mod guard;
 pub mod schema;
 mod scoped;
+mod self_check;
 mod tenant;
 mod verify;
 
 pub use db::{
-    BoxFuture, GlobalDb, ScopedDelete, ScopedUpdate, SystemDb, TenantDb, TenantScope,
-    TenantTransaction, VerifierDb,
+    BoxFuture, GlobalDb, ScopedDelete, ScopedUpdate, SystemDb, TenantDb, TenantDbOptions,
+    TenantScope, TenantTransaction, VerifierDb,
 };
 pub use entity::{Global, TenantScoped};
 pub use error::{DbError, Error, Result};
 pub use scoped::{AllTenants, GlobalOnly, Joinable, OneTenant, ScopeKind, Scoped, ScopedPaginator};
+pub use self_check::Risk;
 pub use tenant::{Actor, TenantContext, TenantId, Verified};
 pub use verify::{ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier};
 

@@ -4,32 +4,14 @@ use std::marker::PhantomData;
 
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, IntoIden};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction,
-    EntityTrait, ItemsAndPagesNumber, JoinType, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Related, RelationDef, Select, SelectTwo, SelectTwoMany,
+    ColumnTrait, EntityTrait, ItemsAndPagesNumber, JoinType, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Related, RelationDef, Select, SelectTwo, SelectTwoMany,
 };
 
 use crate::entity::TenantScoped;
 use crate::error::{Error, Result};
+use crate::exec::Exec;
 use crate::tenant::TenantId;
-
-/// Where a handle runs its statements: the pool, or an open transaction. Never handed out.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Exec<'a> {
-    Conn(&'a DatabaseConnection),
-    Tx(&'a DatabaseTransaction),
-}
-
-impl<'a> Exec<'a> {
-    /// The SeaORM executor for this handle. Crate-private: nothing outside the crate gets a
-    /// `ConnectionTrait`.
-    pub(crate) fn get(self) -> DatabaseExecutor<'a> {
-        match self {
-            Exec::Conn(c) => DatabaseExecutor::Connection(c),
-            Exec::Tx(t) => DatabaseExecutor::Transaction(t),
-        }
-    }
-}
 
 /// A SeaORM query already restricted to one tenant and bound to its connection.
 ///
@@ -363,22 +345,24 @@ impl<E: EntityTrait, S> Scoped<'_, Select<E>, S> {
     /// always a bound value, never part of the SQL text, so the same query for two tenants has the
     /// same SQL (one prepared statement serves every tenant, and no cache holds a tenant).
     pub fn build(&self) -> sea_orm::Statement {
-        let backend = self.exec.get().get_database_backend();
+        let backend = self.exec.backend();
         backend.build(&sea_orm::QueryTrait::as_query(&self.query).clone())
     }
 
     /// All matching rows.
     pub async fn all(self) -> Result<Vec<E::Model>> {
         self.check()?;
-        let exec = self.exec.get();
-        self.query.all(&exec).await.map_err(Error::from_db)
+        let conn = self.exec.open(self.tenant).await?;
+        let result = self.query.all(&conn).await.map_err(Error::from_db);
+        conn.finish_read(result)
     }
 
     /// The first matching row, if any.
     pub async fn one(self) -> Result<Option<E::Model>> {
         self.check()?;
-        let exec = self.exec.get();
-        self.query.one(&exec).await.map_err(Error::from_db)
+        let conn = self.exec.open(self.tenant).await?;
+        let result = self.query.one(&conn).await.map_err(Error::from_db);
+        conn.finish_read(result)
     }
 }
 
@@ -390,10 +374,11 @@ where
     /// The number of matching rows (honouring `limit` and `offset`).
     pub async fn count(self) -> Result<u64> {
         self.check()?;
-        let exec = self.exec.get();
-        PaginatorTrait::count(self.query, &exec)
+        let conn = self.exec.open(self.tenant).await?;
+        let result = PaginatorTrait::count(self.query, &conn)
             .await
-            .map_err(Error::from_db)
+            .map_err(Error::from_db);
+        conn.finish_read(result)
     }
 
     /// Pages of `page_size` rows (SeaORM's paginator, over the scoped query).
@@ -401,6 +386,7 @@ where
         ScopedPaginator {
             query: self.query,
             exec: self.exec,
+            tenant: self.tenant,
             page_size,
             refused: self.refused,
         }
@@ -419,15 +405,17 @@ where
     /// All matching rows, each with its related row or `None`.
     pub async fn all(self) -> Result<Vec<(E::Model, Option<R::Model>)>> {
         self.check()?;
-        let exec = self.exec.get();
-        self.query.all(&exec).await.map_err(Error::from_db)
+        let conn = self.exec.open(self.tenant).await?;
+        let result = self.query.all(&conn).await.map_err(Error::from_db);
+        conn.finish_read(result)
     }
 
     /// The first matching row with its related row, if any.
     pub async fn one(self) -> Result<Option<(E::Model, Option<R::Model>)>> {
         self.check()?;
-        let exec = self.exec.get();
-        self.query.one(&exec).await.map_err(Error::from_db)
+        let conn = self.exec.open(self.tenant).await?;
+        let result = self.query.one(&conn).await.map_err(Error::from_db);
+        conn.finish_read(result)
     }
 }
 
@@ -439,8 +427,9 @@ where
     /// All matching rows, each with its related rows.
     pub async fn all(self) -> Result<Vec<(E::Model, Vec<R::Model>)>> {
         self.check()?;
-        let exec = self.exec.get();
-        self.query.all(&exec).await.map_err(Error::from_db)
+        let conn = self.exec.open(self.tenant).await?;
+        let result = self.query.all(&conn).await.map_err(Error::from_db);
+        conn.finish_read(result)
     }
 }
 
@@ -449,6 +438,7 @@ where
 pub struct ScopedPaginator<'a, E: EntityTrait> {
     query: Select<E>,
     exec: Exec<'a>,
+    tenant: Option<TenantId>,
     page_size: u64,
     refused: bool,
 }
@@ -465,24 +455,28 @@ where
     /// The rows of page `page` (zero-based).
     pub async fn fetch_page(&self, page: u64) -> Result<Vec<E::Model>> {
         self.check()?;
-        let exec = self.exec.get();
-        self.query
+        let conn = self.exec.open(self.tenant).await?;
+        let result = self
+            .query
             .clone()
-            .paginate(&exec, self.page_size)
+            .paginate(&conn, self.page_size)
             .fetch_page(page)
             .await
-            .map_err(Error::from_db)
+            .map_err(Error::from_db);
+        conn.finish_read(result)
     }
 
     /// The number of matching rows and of pages.
     pub async fn num_items_and_pages(&self) -> Result<ItemsAndPagesNumber> {
         self.check()?;
-        let exec = self.exec.get();
-        self.query
+        let conn = self.exec.open(self.tenant).await?;
+        let result = self
+            .query
             .clone()
-            .paginate(&exec, self.page_size)
+            .paginate(&conn, self.page_size)
             .num_items_and_pages()
             .await
-            .map_err(Error::from_db)
+            .map_err(Error::from_db);
+        conn.finish_read(result)
     }
 }

@@ -6,7 +6,6 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -137,8 +136,7 @@ impl ApiKeyVerifier {
                 Expr::val(prefix.clone()),
                 Expr::val(Utc::now()),
             ]);
-        let exec = scope.exec().get();
-        exec.execute(&stmt).await.map_err(Error::from_db)?;
+        scope.execute(&stmt).await?;
         Ok(IssuedKey { id, key, prefix })
     }
 
@@ -149,9 +147,7 @@ impl ApiKeyVerifier {
             .value("revoked_at", Utc::now())
             .and_where(col("tenant_id").eq(scope.tenant()))
             .and_where(col("id").eq(key_id));
-        let exec = scope.exec().get();
-        let result = exec.execute(&stmt).await.map_err(Error::from_db)?;
-        if result.rows_affected() == 0 {
+        if scope.execute(&stmt).await? == 0 {
             Err(Error::NotFound)
         } else {
             Ok(())

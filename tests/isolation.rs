@@ -49,8 +49,8 @@ struct Fixture {
 }
 
 async fn fixture(t: &TestDb) -> Fixture {
-    let db = TenantDb::connect(t.url()).await.expect("connect");
-    let system = db.system("test fixture").expect("system");
+    let db = t.tenant_db().await;
+    let system = db.system("test fixture").await.expect("system");
     let permission = system
         .insert(permissions::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -479,6 +479,7 @@ common::backend_test!(subqueries_and_raw_sql_are_refused, |t: TestDb| async move
     // System access crosses tenants on purpose, and may use a subquery.
     let system =
         f.db.system("test: subquery across tenants")
+            .await
             .expect("system");
     let all = system
         .find::<projects::Entity>()
@@ -672,6 +673,7 @@ common::backend_test!(
         let f = fixture(&t).await;
         let system =
             f.db.system("test: raw cross-tenant insert")
+                .await
                 .expect("system");
         let got = system
             .execute(raw_task_insert(&t, f.a.id(), f.b.project.id))
@@ -1001,9 +1003,7 @@ common::backend_test!(foreign_keys_are_verified, |t: TestDb| async move {
     assert!(f.db.foreign_keys_enforced().await.expect("pragma"));
     // Four transactions open at once hold four distinct connections of the pool; each one
     // enforces the keys. (SeaORM gives SQLite one connection unless told otherwise.)
-    let mut options = ConnectOptions::new(t.url().to_owned());
-    options.max_connections(4).sqlx_logging(false);
-    let db = TenantDb::connect_with(options).await.expect("pool of 4");
+    let db = t.tenant_db_with(|o| o.max_connections(4)).await;
     let mut txs = Vec::new();
     for _ in 0..4 {
         txs.push(db.begin(&f.a.ctx).await.expect("begin"));
@@ -1133,7 +1133,7 @@ common::backend_test!(api_keys_verify_or_deny, |t: TestDb| async move {
 // Guarantee: system access needs a reason; global entities are readable through `global()`.
 common::backend_test!(system_and_global_handles, |t: TestDb| async move {
     let f = fixture(&t).await;
-    assert!(matches!(f.db.system("  "), Err(Error::Invalid(_))));
+    assert!(matches!(f.db.system("  ").await, Err(Error::Invalid(_))));
     let tenants =
         f.db.global()
             .find::<tenants::Entity>()
@@ -1148,7 +1148,10 @@ common::backend_test!(system_and_global_handles, |t: TestDb| async move {
             .expect("permission");
     assert_eq!(perm, f.permission);
     // The system handle sees across tenants (that is what it is for).
-    let system = f.db.system("test: count all projects").expect("system");
+    let system =
+        f.db.system("test: count all projects")
+            .await
+            .expect("system");
     let all = system
         .find::<projects::Entity>()
         .count()

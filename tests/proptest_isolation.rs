@@ -86,9 +86,7 @@ common::blocking_backend_test!(scoped_operations_match_the_model, |t: &BlockingT
 
 fn check_property(t: &BlockingTestDb) {
     let backend = t.db().backend();
-    let db = t
-        .block_on(TenantDb::connect(t.db().url()))
-        .expect("connecting the library to the test database");
+    let db = t.block_on(t.db().tenant_db());
     let (config, seed) = config();
     let cases = config.cases;
     let world = RefCell::new(World::default());
@@ -178,6 +176,7 @@ async fn setup<'a>(
 ) -> Result<Run<'a>, TestCaseError> {
     let system = db
         .system("proptest: provisioning tenants")
+        .await
         .map_err(|e| fail(format!("system handle: {e:?}")))?;
     let mut tenant_ids = Vec::new();
     let mut users_ = Vec::new();
@@ -469,6 +468,7 @@ impl Run<'_> {
         let system = self
             .db
             .system("proptest: checking the database against the model")
+            .await
             .map_err(|e| format!("system handle: {e:?}"))?;
         let all_projects: Vec<ProjectRow> = system
             .find::<projects::Entity>()

@@ -1,13 +1,19 @@
-//! `db.system(reason)` is explicit and logged: it needs a reason, and every handle it makes logs that
-//! reason at WARN (target `tenant_scope::system`).
+//! `db.system(reason)` is explicit, logged and audited: it needs a reason, every handle it makes logs that
+//! reason at WARN (target `tenant_scope::system`) and writes an event to `system_audit_events`; on
+//! PostgreSQL it needs its own, explicitly configured connection.
 
 mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::TestDb;
+use common::{Backend, TestDb};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, Order, Query};
+use tenant_scope::schema::SYSTEM_AUDIT_TABLE;
 use tenant_scope::{Error, TenantDb};
+use tracing::instrument::WithSubscriber;
+use uuid::Uuid;
 
 /// A `tracing` writer that keeps everything written to it.
 #[derive(Clone, Default)]
@@ -46,15 +52,15 @@ common::backend_test!(
             .with_ansi(false)
             .with_max_level(tracing::Level::WARN)
             .finish();
-        let db = TenantDb::connect(t.url()).await.expect("connect");
-        {
-            // The subscriber is thread-local; `system` logs synchronously, on this thread.
-            let _guard = tracing::subscriber::set_default(subscriber);
-            let system = db.system("nightly usage report").expect("system");
+        let db = t.tenant_db().await;
+        async {
+            let system = db.system("nightly usage report").await.expect("system");
             assert_eq!(system.reason(), "nightly usage report");
-            assert!(matches!(db.system(""), Err(Error::Invalid(_))));
-            assert!(matches!(db.system(" \t"), Err(Error::Invalid(_))));
+            assert!(matches!(db.system("").await, Err(Error::Invalid(_))));
+            assert!(matches!(db.system(" \t").await, Err(Error::Invalid(_))));
         }
+        .with_subscriber(subscriber)
+        .await;
         let log = captured.text();
         let lines: Vec<&str> = log.lines().collect();
         assert_eq!(
@@ -65,5 +71,96 @@ common::backend_test!(
         assert!(lines[0].contains("WARN"), "{log}");
         assert!(lines[0].contains("tenant_scope::system"), "{log}");
         assert!(lines[0].contains("nightly usage report"), "{log}");
+    }
+);
+
+// Guarantee: every system access writes an audit event (id, reason, time) before it is given, and a
+// refused one (no reason) writes none.
+common::backend_test!(
+    system_access_writes_an_audit_event,
+    |t: TestDb| async move {
+        let db = t.tenant_db().await;
+        let before = chrono::Utc::now() - chrono::Duration::seconds(5);
+        let first = db.system("reindex search").await.expect("system");
+        let second = db.system("  monthly invoices ").await.expect("system");
+        assert!(db.system("").await.is_err());
+        assert_ne!(first.event_id(), second.event_id());
+        let stmt = Query::select()
+            .columns(["id", "reason", "created_at"])
+            .from(SYSTEM_AUDIT_TABLE)
+            .order_by("id", Order::Asc)
+            .to_owned();
+        let rows = t
+            .raw()
+            .query_all(&stmt)
+            .await
+            .expect("reading the system audit table");
+        let events: Vec<(Uuid, String, chrono::DateTime<chrono::Utc>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get_by_index(0).expect("id"),
+                    r.try_get_by_index(1).expect("reason"),
+                    r.try_get_by_index(2).expect("created_at"),
+                )
+            })
+            .collect();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert_eq!(events[0].0, first.event_id());
+        assert_eq!(events[0].1, "reindex search");
+        assert_eq!(events[1].0, second.event_id());
+        assert_eq!(
+            events[1].1, "monthly invoices",
+            "the reason is stored trimmed"
+        );
+        assert!(events.iter().all(|e| e.2 >= before), "{events:?}");
+    }
+);
+
+// Guarantee: on PostgreSQL, system access needs its own, explicitly configured connection: without
+// one it is refused (it never falls back to the application role), and a system connection whose
+// role is subject to row level security is refused when connecting. Elsewhere (no row level
+// security) system access uses the application's pool.
+common::backend_test!(
+    system_access_needs_its_own_connection_on_postgres,
+    |t: TestDb| async move {
+        let db = TenantDb::connect(&t.app_url()).await.expect("connect");
+        let got = db.system("a job").await.map(|s| s.event_id());
+        if t.backend() == Backend::Postgres {
+            match got {
+                Err(Error::Config(why)) => {
+                    assert!(why.contains("system access is not configured"), "{why}")
+                }
+                other => panic!("system access without a system connection: {other:?}"),
+            }
+            // Nothing was written: the refusal comes before the audit event.
+            let count = t
+                .raw()
+                .query_one(
+                    &Query::select()
+                        .expr(Expr::cust("count(*)"))
+                        .from(SYSTEM_AUDIT_TABLE)
+                        .to_owned(),
+                )
+                .await
+                .expect("count")
+                .expect("row")
+                .try_get_by_index::<i64>(0)
+                .expect("count");
+            assert_eq!(count, 0);
+            // The application role as the system connection: it could not cross tenants.
+            let got = TenantDb::options(t.app_url().as_str())
+                .system(t.app_url().as_str())
+                .connect()
+                .await;
+            match got {
+                Err(Error::Config(why)) => {
+                    assert!(why.contains("subject to row level security"), "{why}")
+                }
+                other => panic!("a system connection as the application role: {other:?}"),
+            }
+        } else {
+            got.expect("without row level security, system access uses the application's pool");
+        }
     }
 );

@@ -13,6 +13,7 @@ pub mod permissions;
 pub mod projects;
 pub mod role_permissions;
 pub mod roles;
+pub mod system_audit_events;
 pub mod tasks;
 pub mod tenants;
 pub mod user_roles;

@@ -7,6 +7,7 @@ pub use super::permissions::Entity as Permissions;
 pub use super::projects::Entity as Projects;
 pub use super::role_permissions::Entity as RolePermissions;
 pub use super::roles::Entity as Roles;
+pub use super::system_audit_events::Entity as SystemAuditEvents;
 pub use super::tasks::Entity as Tasks;
 pub use super::tenants::Entity as Tenants;
 pub use super::user_roles::Entity as UserRoles;

@@ -1,6 +1,7 @@
 //! The reference schema of tenant-scope, as a `sea-orm-migration` migrator.
 //!
-//! Two global tables (`tenants`, `permissions`) and the tenant-owned tables of a small service:
+//! Three global tables (`tenants`, `permissions`, and `system_audit_events`, the audit log of system
+//! access) and the tenant-owned tables of a small service:
 //! `users`, `roles`, `role_permissions`, `user_roles`, `projects`, `tasks`, `comments`, `api_keys`
 //! and `audit_events`. Every tenant-owned table is built with
 //! [`tenant_scope::schema::TenantTable`], so it has the primary key `(tenant_id, id)`, composite
@@ -23,6 +24,7 @@ mod m20261123_000003_create_projects_tasks_comments;
 mod m20261123_000004_create_api_keys;
 mod m20261123_000005_create_audit_events;
 mod m20261123_000006_row_level_security;
+mod m20261123_000007_create_system_audit_events;
 
 /// The migrator of the reference schema; `migration/src/main.rs` runs it as a CLI.
 #[derive(Debug)]
@@ -38,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_api_keys::Migration),
             Box::new(m20261123_000005_create_audit_events::Migration),
             Box::new(m20261123_000006_row_level_security::Migration),
+            Box::new(m20261123_000007_create_system_audit_events::Migration),
         ]
     }
 }

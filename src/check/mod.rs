@@ -163,9 +163,11 @@ impl CheckOptions {
         }
     }
 
-    /// Whether `table` is declared global (`tenants` always is).
+    /// Whether `table` is declared global (`tenants` and the library's `system_audit_events` always are).
     fn is_global(&self, table: &str) -> bool {
-        table == TENANTS_TABLE || self.global.iter().any(|g| g == table)
+        table == TENANTS_TABLE
+            || table == crate::schema::SYSTEM_AUDIT_TABLE
+            || self.global.iter().any(|g| g == table)
     }
 
     /// Whether `finding` is allowed (skipped).

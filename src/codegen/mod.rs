@@ -8,6 +8,9 @@
 //!   and the entity implements [`TenantScoped`](crate::TenantScoped); the table that `tenant_id` references (the
 //!   tenants table, found from the foreign keys) gets `id: TenantId`;
 //! - a table named in [`GenerateOptions::global`] implements [`Global`](crate::Global);
+//! - the library's audit log of system access, `system_audit_events`
+//!   ([`SYSTEM_AUDIT_TABLE`](crate::schema::SYSTEM_AUDIT_TABLE)), implements neither unless declared global:
+//!   only `db.system(..)` can query it;
 //! - any other table (except `seaql_migrations`, always ignored) is an error that names it, and nothing is
 //!   generated ([`GenerateError::NotTenantScoped`]);
 //! - many-to-many relations (`Related` with `via`) are emitted only for real link tables: a table whose every

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sea_orm::sea_query::{ColumnType, TableCreateStatement};
 
 use super::{GenerateError, normalize::table_name};
-use crate::schema::{ID_COLUMN, TENANT_COLUMN};
+use crate::schema::{ID_COLUMN, SYSTEM_AUDIT_TABLE, TENANT_COLUMN};
 
 /// How a table is generated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,9 @@ pub(crate) enum Kind {
     TenantOwned,
     /// Declared global: `Global`.
     Global,
+    /// The library's own audit log of system access ([`SYSTEM_AUDIT_TABLE`]) when not declared global: an
+    /// entity with neither impl, so only `db.system(..)` can query it.
+    SystemOnly,
 }
 
 /// A foreign key, by table and column names.
@@ -63,6 +66,9 @@ impl Plan {
                 }
                 (false, true) => {
                     kinds.insert(name.clone(), Kind::Global);
+                }
+                (false, false) if name == SYSTEM_AUDIT_TABLE => {
+                    kinds.insert(name.clone(), Kind::SystemOnly);
                 }
                 (false, false) => undeclared.push(name.clone()),
             }

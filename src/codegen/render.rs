@@ -217,7 +217,7 @@ impl EntityFile {
             Kind::Global if plan.tenants_table.as_deref() == Some(self.table.as_str()) => {
                 Some(ID_COLUMN)
             }
-            Kind::Global => None,
+            Kind::Global | Kind::SystemOnly => None,
         };
         // Direct `Related` impls: one per relation to a table referenced once, unless a many-to-many impl
         // to the same table exists (codegen's rules, with the link tables of the plan).
@@ -272,13 +272,11 @@ impl EntityFile {
             )));
         }
         blocks.extend(related.take().unwrap_or_default());
-        blocks.push(
-            match kind {
-                Kind::TenantOwned => TENANT_SCOPED_IMPL,
-                Kind::Global => GLOBAL_IMPL,
-            }
-            .to_owned(),
-        );
+        match kind {
+            Kind::TenantOwned => blocks.push(TENANT_SCOPED_IMPL.to_owned()),
+            Kind::Global => blocks.push(GLOBAL_IMPL.to_owned()),
+            Kind::SystemOnly => {}
+        }
         Ok(blocks.join(BLOCK_SEPARATOR))
     }
 }

@@ -161,6 +161,41 @@ pub const ID_COLUMN: &str = "id";
 /// The global table of tenants that every `tenant_id` references.
 pub const TENANTS_TABLE: &str = "tenants";
 
+/// The global table where [`TenantDb::system`](crate::TenantDb::system) writes one audit event per
+/// system access: `id` (UUIDv7), `reason`, `created_at`. Create it with [`system_audit_table`].
+pub const SYSTEM_AUDIT_TABLE: &str = "system_audit_events";
+
+/// The `CREATE TABLE` of [`SYSTEM_AUDIT_TABLE`], for a migration.
+///
+/// It is global (system access is not one tenant's) and it is not granted to the application's
+/// role: only the system connection writes it, and on PostgreSQL the application role cannot read
+/// it either.
+///
+/// ```
+/// use sea_orm::sea_query::PostgresQueryBuilder;
+///
+/// assert_eq!(
+///     tenant_scope::schema::system_audit_table().to_string(PostgresQueryBuilder),
+///     concat!(
+///         r#"CREATE TABLE "system_audit_events" ( "id" uuid NOT NULL PRIMARY KEY, "#,
+///         r#""reason" text NOT NULL, "created_at" timestamp with time zone NOT NULL )"#
+///     )
+/// );
+/// ```
+pub fn system_audit_table() -> sea_orm::sea_query::TableCreateStatement {
+    use sea_orm::sea_query::{ColumnDef, Table};
+    Table::create()
+        .table(SYSTEM_AUDIT_TABLE)
+        .col(ColumnDef::new(ID_COLUMN).uuid().not_null().primary_key())
+        .col(ColumnDef::new("reason").text().not_null())
+        .col(
+            ColumnDef::new("created_at")
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .to_owned()
+}
+
 /// An identifier quoted for `backend`, with the quote character doubled inside it, so that a name read
 /// from a catalog (a constraint name, a column name) cannot end the identifier and inject SQL.
 pub(crate) fn quote_ident(backend: sea_orm::DbBackend, ident: &str) -> String {

@@ -80,6 +80,10 @@ pub(crate) const MYSQL_URL_VAR: &str = "TENANT_SCOPE_TEST_MYSQL_URL";
 pub(crate) const TIMING_VAR: &str = "TENANT_SCOPE_TEST_TIMING";
 /// Test databases (and SQLite temp dirs) older than this are leftovers of killed runs and are dropped.
 pub(crate) const STALE_AFTER: Duration = Duration::from_secs(60 * 60);
+/// The unprivileged application role the library connects as on PostgreSQL: `LOGIN`, not a superuser, no
+/// `BYPASSRLS`, owns nothing (`.ci/postgres-setup.sql` creates it; the reference migration grants it what it
+/// needs). Superusers bypass row level security, so tests of the library never connect as one.
+pub(crate) const APP_ROLE: &str = "tenant_scope_app";
 /// Prefix of every per-test database.
 pub(crate) const TEST_DB_PREFIX: &str = "ts_test_";
 /// Prefix of the template databases (and of the SQLite template files).
@@ -254,6 +258,75 @@ pub(crate) fn loopback_without_tls(backend: Backend, server_url: &str) -> String
     } else {
         format!("{server_url}?{setting}")
     }
+}
+
+/// A PostgreSQL role made for one test, `ts_test_<uuidv7>`: roles belong to the whole server, so a test that
+/// changes a role's attributes or memberships makes its own instead of touching [`APP_ROLE`], which every other
+/// test uses at the same time. [`TestRole::drop_role`] removes it (after `DROP OWNED` in the test database);
+/// the harness's sweep drops leftovers of killed runs.
+#[derive(Debug, Clone)]
+pub(crate) struct TestRole {
+    name: String,
+    url: String,
+}
+
+impl TestRole {
+    /// Creates a `LOGIN` role with `attributes` (e.g. `"NOSUPERUSER BYPASSRLS"`) in `t`'s server, and grants it
+    /// what the reference migration grants [`APP_ROLE`] in `t`'s database (by making it a member of no role:
+    /// the privileges are granted directly, so `pg_has_role` tests stay about the role alone).
+    pub(crate) async fn create(t: &TestDb, attributes: &str) -> TestRole {
+        assert_eq!(
+            t.backend(),
+            Backend::Postgres,
+            "roles are a PostgreSQL test tool"
+        );
+        let name = new_database_name();
+        let sql = format!(
+            r#"CREATE ROLE "{name}" LOGIN {attributes};
+               GRANT USAGE ON SCHEMA public TO "{name}";
+               GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{name}";"#
+        );
+        exec(t.raw(), &sql)
+            .await
+            .unwrap_or_else(|e| panic!("tenant-scope tests: creating role {name}: {e}"));
+        let url = with_user(t.url(), &name);
+        TestRole { name, url }
+    }
+
+    /// The role's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The test database's URL, as this role.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Drops what the role owns and is granted in `t`'s database, then the role. Pools connected as the role
+    /// must be closed first.
+    pub(crate) async fn drop_role(self, t: &TestDb) {
+        let name = &self.name;
+        let _ = exec(t.raw(), &format!(r#"DROP OWNED BY "{name}""#)).await;
+        let server = t.server_url().unwrap_or(t.url()).to_owned();
+        if let Ok(admin) = connect_admin(&server).await {
+            let _ = exec(&admin, &format!(r#"DROP ROLE IF EXISTS "{name}""#)).await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// `url` with its user replaced by `user` (and no password: the test servers trust local connections).
+pub(crate) fn with_user(url: &str, user: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{user}@{host}{tail}")
 }
 
 /// The URL of database `name` on the server of `server_url`: the path is replaced, the query string is kept.
@@ -554,9 +627,44 @@ impl TestDb {
         &self.name
     }
 
-    /// The per-test database URL, as its owner (a superuser on PostgreSQL): give it to `TenantDb::connect`.
+    /// The per-test database URL, as its owner (a superuser on PostgreSQL): for setup, raw SQL and the
+    /// library's system connection. The library's application connection is [`TestDb::app_url`].
     pub(crate) fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The per-test database URL as the application role: [`APP_ROLE`] on PostgreSQL (subject to row level
+    /// security), the same as [`TestDb::url`] on SQLite and MySQL.
+    pub(crate) fn app_url(&self) -> String {
+        match self.backend {
+            Backend::Postgres => with_user(&self.url, APP_ROLE),
+            _ => self.url.clone(),
+        }
+    }
+
+    /// The library on this database, as a service runs it: the application connection as [`APP_ROLE`] on
+    /// PostgreSQL (so the self-check and row level security are real) and the owner as the system connection.
+    pub(crate) async fn tenant_db(&self) -> tenant_scope::TenantDb {
+        self.tenant_db_with(|options| options).await
+    }
+
+    /// [`TestDb::tenant_db`] with the application's connect options changed by `f` (pool size, ...).
+    pub(crate) async fn tenant_db_with(
+        &self,
+        f: impl FnOnce(&mut ConnectOptions) -> &mut ConnectOptions,
+    ) -> tenant_scope::TenantDb {
+        let mut app = connect_options(&self.app_url());
+        f(&mut app);
+        tenant_scope::TenantDb::options(app)
+            .system(connect_options(&self.url))
+            .connect()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "connecting the library to the {} test database: {e}",
+                    self.backend
+                )
+            })
     }
 
     /// The server URL the database was created from (`None` for SQLite).
@@ -1084,6 +1192,14 @@ fn sweep_sqlite(base: &Path) {
 /// `CREATE DATABASE` and a migration.
 async fn create_postgres(server_url: &str, strategy: Strategy) -> Result<Created, HarnessError> {
     let admin = connect_admin(server_url).await?;
+    static ROLE_CHECKED: AtomicBool = AtomicBool::new(false);
+    if !ROLE_CHECKED.load(Ordering::Relaxed) {
+        if let Err(e) = check_app_role(&admin).await {
+            let _ = admin.close().await;
+            return Err(e);
+        }
+        ROLE_CHECKED.store(true, Ordering::Relaxed);
+    }
     let name = new_database_name();
     let created = match strategy {
         Strategy::Template => create_from_template(&admin, server_url, &name).await,
@@ -1115,6 +1231,29 @@ async fn create_postgres(server_url: &str, strategy: Strategy) -> Result<Created
         target,
         raw,
     })
+}
+
+/// The application role must exist, unprivileged, before a template is migrated: the reference migration
+/// grants it its privileges only if it exists, and the tests connect as it.
+async fn check_app_role(admin: &DatabaseConnection) -> Result<(), HarnessError> {
+    let found = query_strings(
+        admin,
+        "SELECT (rolcanlogin AND NOT rolsuper AND NOT rolbypassrls)::text FROM pg_roles WHERE rolname = $1",
+        vec![APP_ROLE.into()],
+    )
+    .await?;
+    match found.as_slice() {
+        [ok] if ok == "true" => Ok(()),
+        [_] => Err(HarnessError::new(
+            format!("checking the role {APP_ROLE}"),
+            "it exists but is not LOGIN NOSUPERUSER NOBYPASSRLS; fix it (see .ci/postgres-setup.sql)",
+        )),
+        _ => Err(HarnessError::new(
+            format!("checking the role {APP_ROLE}"),
+            "it does not exist; create it as a superuser with `psql -f .ci/postgres-setup.sql` \
+             (the library's tests connect as this unprivileged role, never as a superuser)",
+        )),
+    }
 }
 
 async fn create_from_template(
@@ -1260,6 +1399,19 @@ async fn sweep_server(admin: &DatabaseConnection, backend: Backend) {
             say(&format!(
                 "tenant-scope tests: could not drop old test database {name}: {e}"
             ));
+        }
+    }
+    if backend == Backend::Postgres {
+        // Roles of TestRole that a killed run left (their databases are gone by now, or just above).
+        let roles = query_strings(
+            admin,
+            r"SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'ts\_test\_%'",
+            Vec::new(),
+        )
+        .await
+        .unwrap_or_default();
+        for role in roles.iter().filter(|r| is_stale(r)) {
+            let _ = exec(admin, &format!(r#"DROP ROLE IF EXISTS "{role}""#)).await;
         }
     }
 }

@@ -9,7 +9,7 @@ use sea_orm::EntityTrait;
 use tenant_scope::TenantDb;
 
 async fn list_all_projects(db: &TenantDb) -> tenant_scope::Result<()> {
-    let system = db.system("nightly usage report")?;
+    let system = db.system("nightly usage report").await?;
     let _rows = projects::Entity::find().all(&system).await;
     Ok(())
 }

@@ -3,7 +3,7 @@
 // trait imported.
 //
 // Raw SQL across tenants goes through the explicit, logged escape hatch:
-// `db.system("reason")?.execute(stmt)` (tests/ui/pass/execute_unprepared.rs).
+// `db.system("reason").await?.execute(stmt)` (tests/ui/pass/execute_unprepared.rs).
 
 use sea_orm::ConnectionTrait;
 use tenant_scope::{TenantContext, TenantDb};

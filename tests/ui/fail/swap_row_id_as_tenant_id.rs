@@ -6,8 +6,8 @@
 use tenant_scope::TenantDb;
 use uuid::Uuid;
 
-fn provision(db: &TenantDb, project_id: Uuid) -> tenant_scope::Result<()> {
-    let system = db.system("provision tenant")?;
+async fn provision(db: &TenantDb, project_id: Uuid) -> tenant_scope::Result<()> {
+    let system = db.system("provision tenant").await?;
     let _ctx = system.context_for(project_id);
     Ok(())
 }

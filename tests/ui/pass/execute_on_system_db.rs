@@ -5,7 +5,7 @@ use entity::projects;
 use tenant_scope::TenantDb;
 
 async fn list_all_projects(db: &TenantDb) -> tenant_scope::Result<Vec<projects::Model>> {
-    let system = db.system("nightly usage report")?;
+    let system = db.system("nightly usage report").await?;
     system.find::<projects::Entity>().all().await
 }
 

@@ -5,7 +5,7 @@ use sea_orm::{DbBackend, Statement};
 use tenant_scope::TenantDb;
 
 async fn purge_revoked_keys(db: &TenantDb) -> tenant_scope::Result<u64> {
-    let system = db.system("purge revoked API keys")?;
+    let system = db.system("purge revoked API keys").await?;
     system
         .execute(Statement::from_string(
             DbBackend::Sqlite,

@@ -4,8 +4,8 @@
 use tenant_scope::{TenantContext, TenantDb, TenantId};
 use uuid::Uuid;
 
-fn provision(db: &TenantDb, configured: Uuid) -> tenant_scope::Result<TenantContext> {
-    let system = db.system("provision tenant")?;
+async fn provision(db: &TenantDb, configured: Uuid) -> tenant_scope::Result<TenantContext> {
+    let system = db.system("provision tenant").await?;
     Ok(system.context_for(TenantId::from_uuid(configured)))
 }
 
