@@ -79,10 +79,12 @@ pub use verify::{ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier};
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}
 
-/// The README's and docs/schema.md's code blocks compile as doctests, so they cannot rot.
+/// The code blocks of the README, docs/schema.md and docs/postgres.md compile as doctests, so they
+/// cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/schema.md")]
+#[doc = include_str!("../docs/postgres.md")]
 struct ReadmeDoctests;
 
 /// The names a service usually needs, without generically named items.

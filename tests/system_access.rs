@@ -164,3 +164,64 @@ common::backend_test!(
         }
     }
 );
+
+// Guarantee: the system role of docs/postgres.md (LOGIN NOSUPERUSER BYPASSRLS, with table grants and no
+// ownership) works as the system connection: it provisions tenants and reads across them, while the
+// application role, on the same database, sees only the tenant it sets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_system_role_crosses_tenants() {
+    common::run(Backend::Postgres, |t: TestDb| async move {
+        let system_role = common::TestRole::create(&t, "NOSUPERUSER BYPASSRLS").await;
+        let db = TenantDb::options(t.app_url().as_str())
+            .system(common::connect_options(system_role.url()))
+            .connect()
+            .await
+            .expect("app role + BYPASSRLS system role");
+        {
+            let system = db
+                .system("test: provision two tenants")
+                .await
+                .expect("system");
+            let mut contexts = Vec::new();
+            for name in ["Acme", "Globex"] {
+                let tenant = system
+                    .insert(entity::tenants::ActiveModel {
+                        id: sea_orm::ActiveValue::Set(tenant_scope::TenantId::new()),
+                        name: sea_orm::ActiveValue::Set(name.into()),
+                        created_at: sea_orm::ActiveValue::Set(chrono::Utc::now()),
+                    })
+                    .await
+                    .expect("tenant");
+                contexts.push(system.context_for(tenant.id));
+            }
+            for ctx in &contexts {
+                db.scope(ctx)
+                    .insert(entity::projects::ActiveModel {
+                        name: sea_orm::ActiveValue::Set("Roadmap".into()),
+                        created_at: sea_orm::ActiveValue::Set(chrono::Utc::now()),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("project");
+                assert_eq!(
+                    db.scope(ctx)
+                        .find::<entity::projects::Entity>()
+                        .count()
+                        .await
+                        .expect("count"),
+                    1,
+                    "the application role sees its tenant's project only"
+                );
+            }
+            let all = system
+                .find::<entity::projects::Entity>()
+                .count()
+                .await
+                .expect("count across tenants");
+            assert_eq!(all, 2, "the system role reads across tenants");
+        }
+        drop(db);
+        system_role.drop_role(&t).await;
+    })
+    .await;
+}

@@ -304,14 +304,23 @@ impl TestRole {
     }
 
     /// Drops what the role owns and is granted in `t`'s database, then the role. Pools connected as the role
-    /// must be closed first.
+    /// must be closed first, and tables the role owns should be handed back first if other tables reference
+    /// them (`DROP OWNED` would fail on the dependency). Panics if the role cannot be dropped, so a test
+    /// cannot leave roles behind unnoticed.
     pub(crate) async fn drop_role(self, t: &TestDb) {
         let name = &self.name;
-        let _ = exec(t.raw(), &format!(r#"DROP OWNED BY "{name}""#)).await;
+        let owned = exec(t.raw(), &format!(r#"DROP OWNED BY "{name}""#)).await;
         let server = t.server_url().unwrap_or(t.url()).to_owned();
-        if let Ok(admin) = connect_admin(&server).await {
-            let _ = exec(&admin, &format!(r#"DROP ROLE IF EXISTS "{name}""#)).await;
-            let _ = admin.close().await;
+        let dropped = match connect_admin(&server).await {
+            Ok(admin) => {
+                let dropped = exec(&admin, &format!(r#"DROP ROLE IF EXISTS "{name}""#)).await;
+                let _ = admin.close().await;
+                dropped
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = owned.and(dropped) {
+            panic!("tenant-scope tests: could not drop the test role {name}: {e}");
         }
     }
 }
