@@ -57,7 +57,9 @@ impl TenantDb {
     /// are off. On PostgreSQL it runs the [self-check](Risk) and refuses to serve if the role or the
     /// schema would let row level security be bypassed.
     pub async fn connect(url: &str) -> Result<Self> {
-        TenantDbOptions::new(url).connect().await
+        let mut options = ConnectOptions::new(url.to_owned());
+        options.sqlx_logging(false);
+        TenantDbOptions::new(options).connect().await
     }
 
     /// Connects with SeaORM connection options (pool size, timeouts, logging); otherwise like
@@ -247,12 +249,12 @@ pub struct TenantDbOptions {
 }
 
 impl TenantDbOptions {
-    /// Options for the application's connection (a URL or SeaORM [`ConnectOptions`]).
+    /// Options for the application's connection: a URL, or SeaORM [`ConnectOptions`] (pool size,
+    /// timeouts, statement logging), used as given. (From a URL, SeaORM's defaults apply; they
+    /// include sqlx's statement logging.)
     pub fn new(app: impl Into<ConnectOptions>) -> Self {
-        let mut app = app.into();
-        app.sqlx_logging(false);
         Self {
-            app,
+            app: app.into(),
             system: None,
             accepted: BTreeSet::new(),
         }
@@ -262,9 +264,7 @@ impl TenantDbOptions {
     /// and its role must be able to cross tenants (a superuser, or a role with `BYPASSRLS`):
     /// `connect` checks that. On SQLite and MySQL it is optional.
     pub fn system(mut self, system: impl Into<ConnectOptions>) -> Self {
-        let mut system = system.into();
-        system.sqlx_logging(false);
-        self.system = Some(system);
+        self.system = Some(system.into());
         self
     }
 
