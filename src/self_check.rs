@@ -23,17 +23,19 @@ use crate::schema::rls::{POLICY_NAME, TENANT_SETTING};
 pub enum Risk {
     /// The role is a superuser, or may `SET ROLE` to one: no policy applies to a superuser.
     ///
-    /// It implies every other risk of the role ([`BypassRls`](Risk::BypassRls),
-    /// [`OwnsTenantTable`](Risk::OwnsTenantTable), [`DangerousPrivilege`](Risk::DangerousPrivilege)),
-    /// which are then not reported separately: accepting it accepts them.
+    /// It implies the role's other risks ([`BypassRls`](Risk::BypassRls),
+    /// [`OwnsTenantTable`](Risk::OwnsTenantTable),
+    /// [`DangerousPrivilege`](Risk::DangerousPrivilege)), which are then not reported
+    /// separately: accepting it accepts them.
     Superuser,
     /// The role has `BYPASSRLS`, or may `SET ROLE` to a role that has it.
     BypassRls,
     /// The role owns a tenant-owned table, or is a member of the role that does: an owner can
     /// disable row level security or drop the policy.
     ///
-    /// An owner holds every privilege on its table, so [`DangerousPrivilege`](Risk::DangerousPrivilege)
-    /// is not reported separately for a table the role owns.
+    /// An owner holds every privilege on its table, so
+    /// [`DangerousPrivilege`](Risk::DangerousPrivilege) is not reported separately for a table
+    /// the role owns.
     OwnsTenantTable,
     /// A tenant-owned table does not have row level security enabled and forced with the
     /// `tenant_isolation` policy of [`schema::rls`](crate::schema::rls), or has another permissive
@@ -205,7 +207,7 @@ async fn role(conn: &DatabaseConnection, found: &mut Vec<Finding>) -> Result<boo
         found.push(Finding {
             risk: Risk::Superuser,
             message: format!(
-                "role \"{name}\" is a member of superuser role(s) {roles}, and may SET ROLE to it"
+                "role \"{name}\" is a member of superuser role(s) {roles}, and may SET ROLE to them"
             ),
         });
         return Ok(true);
@@ -219,7 +221,7 @@ async fn role(conn: &DatabaseConnection, found: &mut Vec<Finding>) -> Result<boo
         found.push(Finding {
             risk: Risk::BypassRls,
             message: format!(
-                "role \"{name}\" is a member of BYPASSRLS role(s) {roles}, and may SET ROLE to it"
+                "role \"{name}\" is a member of BYPASSRLS role(s) {roles}, and may SET ROLE to them"
             ),
         });
     }

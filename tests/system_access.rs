@@ -54,6 +54,12 @@ common::backend_test!(
             .finish();
         let db = t.tenant_db().await;
         async {
+            // tracing-core caches a callsite's interest when it is first hit; a first hit on another
+            // test's thread (no subscriber there) would cache "never" and drop our line. Hit it once,
+            // recompute every callsite's interest with this subscriber in scope, then capture.
+            db.system("warm-up").await.expect("system");
+            tracing::callsite::rebuild_interest_cache();
+            captured.0.lock().expect("lock").clear();
             let system = db.system("nightly usage report").await.expect("system");
             assert_eq!(system.reason(), "nightly usage report");
             assert!(matches!(db.system("").await, Err(Error::Invalid(_))));
