@@ -15,6 +15,9 @@ use sea_orm::{
 
 use uuid::Uuid;
 
+use tracing::Instrument;
+
+use crate::audit::{self, AuditAction};
 use crate::entity::{Global, TenantScoped};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Pool, Tx};
@@ -22,6 +25,7 @@ use crate::schema::SYSTEM_AUDIT_TABLE;
 use crate::scoped::{AllTenants, GlobalOnly, Scoped, ensure_not_refused, is_plain};
 use crate::self_check::{self, Risk};
 use crate::tenant::{Actor, TenantContext, TenantId, Verified};
+use crate::trace::{self, table_of};
 use crate::verify::TenantVerifier;
 
 /// The database, wrapped so that tenant-owned rows are reachable only through a verified
@@ -369,23 +373,49 @@ impl<'a> TenantScope<'a> {
         self.ctx.tenant()
     }
 
-    /// Crate-private: runs a raw statement of the built-in verifiers' bookkeeping (which always
-    /// restricts to this handle's tenant itself) as an operation of this tenant; returns the rows
-    /// affected.
-    pub(crate) async fn execute<S: StatementBuilder>(&self, stmt: &S) -> Result<u64> {
+    /// Crate-private: a raw read of the built-in verifiers' bookkeeping, which restricts to this
+    /// handle's tenant itself.
+    pub(crate) async fn query_all(&self, stmt: &SelectStatement) -> Result<Vec<QueryResult>> {
         let conn = self.exec.open(Some(self.tenant())).await?;
-        let result = conn
-            .execute(stmt)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(Error::from_db);
-        conn.finish(result).await
+        let result = conn.query_all(stmt).await.map_err(Error::from_db);
+        conn.finish_read(result)
+    }
+
+    /// Crate-private: runs a raw write of the built-in verifiers' bookkeeping (which always
+    /// restricts to this handle's tenant itself) as an audited write of this tenant on `table`'s
+    /// row `row_id`; returns the rows affected (no event if none).
+    pub(crate) async fn execute<S: StatementBuilder>(
+        &self,
+        stmt: &S,
+        action: AuditAction,
+        table: &'static str,
+        row_id: Uuid,
+    ) -> Result<u64> {
+        let ctx = self.ctx;
+        async move {
+            let conn = self.exec.open_write(self.tenant()).await?;
+            let result = async {
+                let affected = conn
+                    .execute(stmt)
+                    .await
+                    .map_err(Error::from_db)?
+                    .rows_affected();
+                if affected > 0 {
+                    audit::record(&conn, ctx, action, table, Some(row_id.into())).await?;
+                }
+                Ok(affected)
+            }
+            .await;
+            conn.finish(result).await
+        }
+        .instrument(trace::op_span(action.as_str(), table, Some(ctx)))
+        .await
     }
 
     /// A query over `E`, restricted to this tenant: `WHERE "table"."tenant_id" = $1`, the tenant a
     /// bound parameter (see [`Scoped::build`]).
     pub fn find<E: TenantScoped>(&self) -> Scoped<'a, sea_orm::Select<E>> {
-        Scoped::tenant(self.exec, self.tenant())
+        Scoped::tenant(self.exec, self.tenant(), Some(self.ctx))
     }
 
     /// The row of `E` with this id in this tenant; [`Error::NotFound`] if there is none here (whether
@@ -396,6 +426,32 @@ impl<'a> TenantScope<'a> {
             .one()
             .await?
             .ok_or(Error::NotFound)
+    }
+
+    /// The row of `E` with this id, if the caller holds `permission`: the one authorization entry
+    /// point for an action on an existing row.
+    ///
+    /// The order is fixed. The scoped lookup comes first: a row that does not exist in this tenant
+    /// (missing, or another tenant's) is [`Error::NotFound`], whatever the caller's permissions, so
+    /// a 403 can never tell a caller that an id exists elsewhere. Only for a row of the caller's own
+    /// tenant is the permission checked ([`TenantContext::require`]): [`Error::Forbidden`] without
+    /// it.
+    ///
+    /// ```no_run
+    /// # async fn f(scope: tenant_scope::TenantScope<'_>, id: uuid::Uuid) -> tenant_scope::Result<()> {
+    /// use entity::projects;
+    /// // 404 if there is no such project here, 403 if there is one but the caller may not write it.
+    /// let project = scope.authorize::<projects::Entity>(id, "projects.write").await?;
+    /// # let _ = project; Ok(()) }
+    /// ```
+    pub async fn authorize<E: TenantScoped>(
+        &self,
+        id: E::Id,
+        permission: &str,
+    ) -> Result<E::Model> {
+        let row = self.get::<E>(id).await?;
+        self.ctx.require(permission)?;
+        Ok(row)
     }
 
     /// Inserts a row in this tenant and returns it.
@@ -419,9 +475,22 @@ impl<'a> TenantScope<'a> {
             am.try_set(id_col, <A::Entity as TenantScoped>::new_id().into())
                 .map_err(Error::from_db)?;
         }
-        let conn = self.exec.open(Some(self.tenant())).await?;
-        let result = am.insert(&conn).await.map_err(Error::from_db);
-        conn.finish(result).await
+        let table = table_of::<A::Entity>();
+        audit::ensure_not_audit_table(table)?;
+        let ctx = self.ctx;
+        async move {
+            let conn = self.exec.open_write(self.tenant()).await?;
+            let result = async {
+                let model = am.insert(&conn).await.map_err(Error::from_db)?;
+                let row = model.get(id_col);
+                audit::record(&conn, ctx, AuditAction::Insert, table, Some(row)).await?;
+                Ok(model)
+            }
+            .await;
+            conn.finish(result).await
+        }
+        .instrument(trace::op_span("insert", table, Some(ctx)))
+        .await
     }
 
     /// Updates the columns that are `Set` in `am`, on the row `(this tenant, am.id)`, and returns the
@@ -449,33 +518,58 @@ impl<'a> TenantScope<'a> {
         let by_key = Expr::col((A::Entity::default(), tenant_col))
             .eq(self.tenant())
             .and(Expr::col((A::Entity::default(), id_col)).eq(id.clone()));
-        let conn = self.exec.open(Some(self.tenant())).await?;
-        let result = update_by_key(&conn, am, by_key, changed).await;
-        conn.finish(result).await
+        let table = table_of::<A::Entity>();
+        audit::ensure_not_audit_table(table)?;
+        let ctx = self.ctx;
+        async move {
+            let conn = self.exec.open_write(self.tenant()).await?;
+            let result = async {
+                let model = update_by_key(&conn, am, by_key, changed).await?;
+                if changed {
+                    audit::record(&conn, ctx, AuditAction::Update, table, Some(id)).await?;
+                }
+                Ok(model)
+            }
+            .await;
+            conn.finish(result).await
+        }
+        .instrument(trace::op_span("update", table, Some(ctx)))
+        .await
     }
 
     /// Deletes the row of `E` with this id in this tenant. [`Error::NotFound`] if there is none here;
     /// [`Error::Conflict`] if rows of this tenant still reference it (`ON DELETE RESTRICT`).
     pub async fn delete<E: TenantScoped>(&self, id: E::Id) -> Result<()> {
-        let conn = self.exec.open(Some(self.tenant())).await?;
-        let result = E::delete_many()
-            .filter(E::tenant_column().eq(self.tenant()))
-            .filter(E::id_column().eq(id))
-            .exec(&conn)
-            .await
-            .map_err(Error::from_delete)
-            .and_then(|r| match r.rows_affected {
-                0 => Err(Error::NotFound),
-                _ => Ok(()),
-            });
-        conn.finish(result).await
+        let table = table_of::<E>();
+        audit::ensure_not_audit_table(table)?;
+        let ctx = self.ctx;
+        let id: Value = id.into();
+        async move {
+            let conn = self.exec.open_write(self.tenant()).await?;
+            let result = async {
+                let deleted = E::delete_many()
+                    .filter(E::tenant_column().eq(self.tenant()))
+                    .filter(E::id_column().eq(id.clone()))
+                    .exec(&conn)
+                    .await
+                    .map_err(Error::from_delete)?;
+                if deleted.rows_affected == 0 {
+                    return Err(Error::NotFound);
+                }
+                audit::record(&conn, ctx, AuditAction::Delete, table, Some(id)).await
+            }
+            .await;
+            conn.finish(result).await
+        }
+        .instrument(trace::op_span("delete", table, Some(ctx)))
+        .await
     }
 
     /// An `UPDATE` of many rows of `E` in this tenant; see [`ScopedUpdate`].
     pub fn update_many<E: TenantScoped>(&self) -> ScopedUpdate<'a, E> {
         ScopedUpdate {
             exec: self.exec,
-            tenant: self.tenant(),
+            ctx: self.ctx,
             values: Vec::new(),
             condition: sea_orm::Condition::all(),
             limit: None,
@@ -487,7 +581,7 @@ impl<'a> TenantScope<'a> {
     pub fn delete_many<E: TenantScoped>(&self) -> ScopedDelete<'a, E> {
         ScopedDelete {
             exec: self.exec,
-            tenant: self.tenant(),
+            ctx: self.ctx,
             condition: sea_orm::Condition::all(),
             limit: None,
             refused: false,
@@ -507,12 +601,16 @@ impl<'a> TenantScope<'a> {
         R::Model: Send + Sync,
     {
         self.check_models(models)?;
-        let conn = self.exec.open(Some(self.tenant())).await?;
-        let result = models
-            .load_many(self.find::<R>().into_select(), &conn)
-            .await
-            .map_err(Error::from_db);
-        conn.finish_read(result)
+        async move {
+            let conn = self.exec.open(Some(self.tenant())).await?;
+            let result = models
+                .load_many(self.find::<R>().into_select(), &conn)
+                .await
+                .map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(trace::op_span("load_many", table_of::<R>(), Some(self.ctx)))
+        .await
     }
 
     /// Loads, for each model of `models`, its related row of `R` (a `belongs_to`), in one query.
@@ -524,12 +622,16 @@ impl<'a> TenantScope<'a> {
         R::Model: Send + Sync,
     {
         self.check_models(models)?;
-        let conn = self.exec.open(Some(self.tenant())).await?;
-        let result = models
-            .load_one(self.find::<R>().into_select(), &conn)
-            .await
-            .map_err(Error::from_db);
-        conn.finish_read(result)
+        async move {
+            let conn = self.exec.open(Some(self.tenant())).await?;
+            let result = models
+                .load_one(self.find::<R>().into_select(), &conn)
+                .await
+                .map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(trace::op_span("load_one", table_of::<R>(), Some(self.ctx)))
+        .await
     }
 
     fn check_models<M>(&self, models: &[M]) -> Result<()>
@@ -645,7 +747,7 @@ impl TenantTransaction<'_> {
 #[must_use = "nothing is updated until `exec` is called"]
 pub struct ScopedUpdate<'a, E: EntityTrait> {
     exec: Exec<'a>,
-    tenant: TenantId,
+    ctx: &'a TenantContext,
     values: Vec<(E::Column, Expr)>,
     condition: sea_orm::Condition,
     limit: Option<u64>,
@@ -706,6 +808,9 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
         if self.values.is_empty() {
             return Ok(0);
         }
+        let table = table_of::<E>();
+        audit::ensure_not_audit_table(table)?;
+        let (ctx, tenant) = (self.ctx, self.ctx.tenant());
         let backend = self.exec.backend();
         let mut update = E::update_many();
         for (col, expr) in self.values {
@@ -713,7 +818,7 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
         }
         let update = update.filter(scoped_where::<E>(
             backend,
-            self.tenant,
+            tenant,
             self.condition,
             self.limit,
         ));
@@ -721,13 +826,25 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
         if let (Some(limit), DbBackend::MySql) = (self.limit, backend) {
             stmt.limit(limit);
         }
-        let conn = self.exec.open(Some(self.tenant)).await?;
-        let result = conn
-            .execute(&stmt)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(Error::from_db);
-        conn.finish(result).await
+        let exec = self.exec;
+        async move {
+            let conn = exec.open_write(tenant).await?;
+            let result = async {
+                let changed = conn
+                    .execute(&stmt)
+                    .await
+                    .map_err(Error::from_db)?
+                    .rows_affected();
+                if changed > 0 {
+                    audit::record(&conn, ctx, AuditAction::UpdateMany, table, None).await?;
+                }
+                Ok(changed)
+            }
+            .await;
+            conn.finish(result).await
+        }
+        .instrument(trace::op_span("update_many", table, Some(ctx)))
+        .await
     }
 }
 
@@ -736,7 +853,7 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
 #[must_use = "nothing is deleted until `exec` is called"]
 pub struct ScopedDelete<'a, E: EntityTrait> {
     exec: Exec<'a>,
-    tenant: TenantId,
+    ctx: &'a TenantContext,
     condition: sea_orm::Condition,
     limit: Option<u64>,
     refused: bool,
@@ -762,10 +879,13 @@ impl<E: TenantScoped> ScopedDelete<'_, E> {
     /// Runs the delete; returns the number of rows deleted.
     pub async fn exec(self) -> Result<u64> {
         ensure_not_refused(self.refused)?;
+        let table = table_of::<E>();
+        audit::ensure_not_audit_table(table)?;
+        let (ctx, tenant) = (self.ctx, self.ctx.tenant());
         let backend = self.exec.backend();
         let delete = E::delete_many().filter(scoped_where::<E>(
             backend,
-            self.tenant,
+            tenant,
             self.condition,
             self.limit,
         ));
@@ -773,13 +893,25 @@ impl<E: TenantScoped> ScopedDelete<'_, E> {
         if let (Some(limit), DbBackend::MySql) = (self.limit, backend) {
             stmt.limit(limit);
         }
-        let conn = self.exec.open(Some(self.tenant)).await?;
-        let result = conn
-            .execute(&stmt)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(Error::from_delete);
-        conn.finish(result).await
+        let exec = self.exec;
+        async move {
+            let conn = exec.open_write(tenant).await?;
+            let result = async {
+                let deleted = conn
+                    .execute(&stmt)
+                    .await
+                    .map_err(Error::from_delete)?
+                    .rows_affected();
+                if deleted > 0 {
+                    audit::record(&conn, ctx, AuditAction::DeleteMany, table, None).await?;
+                }
+                Ok(deleted)
+            }
+            .await;
+            conn.finish(result).await
+        }
+        .instrument(trace::op_span("delete_many", table, Some(ctx)))
+        .await
     }
 }
 
@@ -819,7 +951,7 @@ pub struct VerifierDb<'a> {
 impl<'a> VerifierDb<'a> {
     /// A read query over `E` restricted to the claimed tenant.
     pub fn find<E: TenantScoped>(&self, claimed: TenantId) -> Scoped<'a, sea_orm::Select<E>> {
-        Scoped::tenant(self.exec, claimed)
+        Scoped::tenant(self.exec, claimed, None)
     }
 
     /// Read access to global entities.

@@ -49,6 +49,7 @@
 //! See docs/guarantees.md for each guarantee and the test that proves it.
 #![forbid(unsafe_code)]
 
+mod audit;
 #[cfg(feature = "cli")]
 pub mod check;
 #[cfg(feature = "cli")]
@@ -63,8 +64,10 @@ pub mod schema;
 mod scoped;
 mod self_check;
 mod tenant;
+mod trace;
 mod verify;
 
+pub use audit::AuditAction;
 pub use db::{
     BoxFuture, GlobalDb, ScopedDelete, ScopedUpdate, SystemDb, TenantDb, TenantDbOptions,
     TenantScope, TenantTransaction, VerifierDb,
@@ -74,7 +77,7 @@ pub use error::{DbError, Error, Result};
 pub use scoped::{AllTenants, GlobalOnly, Joinable, OneTenant, ScopeKind, Scoped, ScopedPaginator};
 pub use self_check::Risk;
 pub use tenant::{Actor, TenantContext, TenantId, Verified};
-pub use verify::{ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier};
+pub use verify::{API_KEYS_WRITE, ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier};
 
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}

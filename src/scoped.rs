@@ -11,7 +11,9 @@ use sea_orm::{
 use crate::entity::TenantScoped;
 use crate::error::{Error, Result};
 use crate::exec::Exec;
-use crate::tenant::TenantId;
+use crate::tenant::{TenantContext, TenantId};
+use crate::trace;
+use tracing::Instrument;
 
 /// A SeaORM query already restricted to one tenant and bound to its connection.
 ///
@@ -37,6 +39,8 @@ pub struct Scoped<'a, Q, S = OneTenant> {
     exec: Exec<'a>,
     /// The tenant every joined table is restricted to; `None` only for the system and global handles.
     tenant: Option<TenantId>,
+    /// The verified caller, for the operation's span (`None` for verifier, system and global reads).
+    ctx: Option<&'a TenantContext>,
     /// Set when a refinement carried an expression that could read outside the scope (a subquery,
     /// raw SQL); the query then refuses to run.
     refused: bool,
@@ -129,7 +133,7 @@ mod sealed {
 
 impl<'a, E: EntityTrait> Scoped<'a, Select<E>, OneTenant> {
     /// A query over a tenant-owned entity, restricted to `tenant`.
-    pub(crate) fn tenant(exec: Exec<'a>, tenant: TenantId) -> Self
+    pub(crate) fn tenant(exec: Exec<'a>, tenant: TenantId, ctx: Option<&'a TenantContext>) -> Self
     where
         E: TenantScoped,
     {
@@ -137,6 +141,7 @@ impl<'a, E: EntityTrait> Scoped<'a, Select<E>, OneTenant> {
             query: E::find().filter(E::tenant_column().eq(tenant)),
             exec,
             tenant: Some(tenant),
+            ctx,
             refused: false,
             scope: PhantomData,
         }
@@ -155,6 +160,7 @@ impl<'a, E: EntityTrait, S> Scoped<'a, Select<E>, S> {
             query: E::find(),
             exec,
             tenant: None,
+            ctx: None,
             refused: false,
             scope: PhantomData,
         }
@@ -318,6 +324,7 @@ impl<'a, E: EntityTrait, S: Joinable> Scoped<'a, Select<E>, S> {
             query: query.select_also(R::default()),
             exec: self.exec,
             tenant: self.tenant,
+            ctx: self.ctx,
             refused: self.refused,
             scope: PhantomData,
         }
@@ -334,6 +341,7 @@ impl<'a, E: EntityTrait, S: Joinable> Scoped<'a, Select<E>, S> {
             query: query.select_with(R::default()),
             exec: self.exec,
             tenant: self.tenant,
+            ctx: self.ctx,
             refused: self.refused,
             scope: PhantomData,
         }
@@ -352,17 +360,27 @@ impl<E: EntityTrait, S> Scoped<'_, Select<E>, S> {
     /// All matching rows.
     pub async fn all(self) -> Result<Vec<E::Model>> {
         self.check()?;
-        let conn = self.exec.open(self.tenant).await?;
-        let result = self.query.all(&conn).await.map_err(Error::from_db);
-        conn.finish_read(result)
+        let span = trace::op_span("find", trace::table_of::<E>(), self.ctx);
+        async move {
+            let conn = self.exec.open(self.tenant).await?;
+            let result = self.query.all(&conn).await.map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(span)
+        .await
     }
 
     /// The first matching row, if any.
     pub async fn one(self) -> Result<Option<E::Model>> {
         self.check()?;
-        let conn = self.exec.open(self.tenant).await?;
-        let result = self.query.one(&conn).await.map_err(Error::from_db);
-        conn.finish_read(result)
+        let span = trace::op_span("find_one", trace::table_of::<E>(), self.ctx);
+        async move {
+            let conn = self.exec.open(self.tenant).await?;
+            let result = self.query.one(&conn).await.map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -374,11 +392,16 @@ where
     /// The number of matching rows (honouring `limit` and `offset`).
     pub async fn count(self) -> Result<u64> {
         self.check()?;
-        let conn = self.exec.open(self.tenant).await?;
-        let result = PaginatorTrait::count(self.query, &conn)
-            .await
-            .map_err(Error::from_db);
-        conn.finish_read(result)
+        let span = trace::op_span("count", trace::table_of::<E>(), self.ctx);
+        async move {
+            let conn = self.exec.open(self.tenant).await?;
+            let result = PaginatorTrait::count(self.query, &conn)
+                .await
+                .map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(span)
+        .await
     }
 
     /// Pages of `page_size` rows (SeaORM's paginator, over the scoped query).
@@ -387,6 +410,7 @@ where
             query: self.query,
             exec: self.exec,
             tenant: self.tenant,
+            ctx: self.ctx,
             page_size,
             refused: self.refused,
         }
@@ -405,17 +429,27 @@ where
     /// All matching rows, each with its related row or `None`.
     pub async fn all(self) -> Result<Vec<(E::Model, Option<R::Model>)>> {
         self.check()?;
-        let conn = self.exec.open(self.tenant).await?;
-        let result = self.query.all(&conn).await.map_err(Error::from_db);
-        conn.finish_read(result)
+        let span = trace::op_span("find", trace::table_of::<E>(), self.ctx);
+        async move {
+            let conn = self.exec.open(self.tenant).await?;
+            let result = self.query.all(&conn).await.map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(span)
+        .await
     }
 
     /// The first matching row with its related row, if any.
     pub async fn one(self) -> Result<Option<(E::Model, Option<R::Model>)>> {
         self.check()?;
-        let conn = self.exec.open(self.tenant).await?;
-        let result = self.query.one(&conn).await.map_err(Error::from_db);
-        conn.finish_read(result)
+        let span = trace::op_span("find_one", trace::table_of::<E>(), self.ctx);
+        async move {
+            let conn = self.exec.open(self.tenant).await?;
+            let result = self.query.one(&conn).await.map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -427,9 +461,14 @@ where
     /// All matching rows, each with its related rows.
     pub async fn all(self) -> Result<Vec<(E::Model, Vec<R::Model>)>> {
         self.check()?;
-        let conn = self.exec.open(self.tenant).await?;
-        let result = self.query.all(&conn).await.map_err(Error::from_db);
-        conn.finish_read(result)
+        let span = trace::op_span("find", trace::table_of::<E>(), self.ctx);
+        async move {
+            let conn = self.exec.open(self.tenant).await?;
+            let result = self.query.all(&conn).await.map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(span)
+        .await
     }
 }
 
@@ -439,6 +478,7 @@ pub struct ScopedPaginator<'a, E: EntityTrait> {
     query: Select<E>,
     exec: Exec<'a>,
     tenant: Option<TenantId>,
+    ctx: Option<&'a TenantContext>,
     page_size: u64,
     refused: bool,
 }
@@ -455,28 +495,38 @@ where
     /// The rows of page `page` (zero-based).
     pub async fn fetch_page(&self, page: u64) -> Result<Vec<E::Model>> {
         self.check()?;
-        let conn = self.exec.open(self.tenant).await?;
-        let result = self
-            .query
-            .clone()
-            .paginate(&conn, self.page_size)
-            .fetch_page(page)
-            .await
-            .map_err(Error::from_db);
-        conn.finish_read(result)
+        let span = trace::op_span("fetch_page", trace::table_of::<E>(), self.ctx);
+        async move {
+            let conn = self.exec.open(self.tenant).await?;
+            let result = self
+                .query
+                .clone()
+                .paginate(&conn, self.page_size)
+                .fetch_page(page)
+                .await
+                .map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(span)
+        .await
     }
 
     /// The number of matching rows and of pages.
     pub async fn num_items_and_pages(&self) -> Result<ItemsAndPagesNumber> {
         self.check()?;
-        let conn = self.exec.open(self.tenant).await?;
-        let result = self
-            .query
-            .clone()
-            .paginate(&conn, self.page_size)
-            .num_items_and_pages()
-            .await
-            .map_err(Error::from_db);
-        conn.finish_read(result)
+        let span = trace::op_span("count_pages", trace::table_of::<E>(), self.ctx);
+        async move {
+            let conn = self.exec.open(self.tenant).await?;
+            let result = self
+                .query
+                .clone()
+                .paginate(&conn, self.page_size)
+                .num_items_and_pages()
+                .await
+                .map_err(Error::from_db);
+            conn.finish_read(result)
+        }
+        .instrument(span)
+        .await
     }
 }

@@ -145,6 +145,21 @@ impl TenantContext {
         self.permissions.contains(code)
     }
 
+    /// [`Error::Forbidden`](crate::Error::Forbidden) unless the context holds `permission`.
+    ///
+    /// For actions that name no existing row (list, create). For an action on a row use
+    /// [`TenantScope::authorize`](crate::TenantScope::authorize), which looks the row up first so
+    /// that another tenant's row is "not found", never "forbidden". A context made by
+    /// [`SystemDb::context_for`](crate::SystemDb::context_for) (actor [`Actor::System`]) passes
+    /// every check: it comes from audited system access, which could make the change directly.
+    pub fn require(&self, permission: &str) -> crate::Result<()> {
+        if matches!(self.actor, Actor::System { .. }) || self.has_permission(permission) {
+            Ok(())
+        } else {
+            Err(crate::Error::Forbidden)
+        }
+    }
+
     /// The request id, for logs and audit events.
     pub fn request_id(&self) -> &str {
         &self.request_id

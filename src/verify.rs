@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::audit::AuditAction;
 use crate::db::{TenantScope, VerifierDb};
 use crate::error::{Error, Result};
 use crate::tenant::{Actor, TenantId, Verified};
@@ -103,7 +104,11 @@ fn col(name: &'static str) -> Expr {
 impl ApiKeyVerifier {
     /// Issues a key for `user_id` of the handle's tenant. The returned [`IssuedKey::key`] is the only
     /// copy of the secret.
+    ///
+    /// Needs the permission [`API_KEYS_WRITE`] ([`Error::Forbidden`] without it); a user that is
+    /// not in the handle's tenant is [`Error::NotFound`] (composite foreign key).
     pub async fn issue(scope: &TenantScope<'_>, user_id: Uuid, name: &str) -> Result<IssuedKey> {
+        scope.context().require(API_KEYS_WRITE)?;
         let tenant = scope.tenant();
         let id = Uuid::now_v7();
         let mut secret = [0u8; 32];
@@ -136,24 +141,45 @@ impl ApiKeyVerifier {
                 Expr::val(prefix.clone()),
                 Expr::val(Utc::now()),
             ]);
-        scope.execute(&stmt).await?;
+        scope
+            .execute(&stmt, AuditAction::Insert, "api_keys", id)
+            .await?;
         Ok(IssuedKey { id, key, prefix })
     }
 
-    /// Revokes a key of the handle's tenant. [`Error::NotFound`] if the tenant has no such key.
+    /// Revokes a key of the handle's tenant. [`Error::NotFound`] if the tenant has no such key;
+    /// [`Error::Forbidden`] without the permission [`API_KEYS_WRITE`] (checked after the key is
+    /// found, so another tenant's key id is "not found" whatever the caller may do).
     pub async fn revoke(scope: &TenantScope<'_>, key_id: Uuid) -> Result<()> {
+        let mut exists = Query::select();
+        exists
+            .expr(Expr::val(1))
+            .from("api_keys")
+            .and_where(col("tenant_id").eq(scope.tenant()))
+            .and_where(col("id").eq(key_id));
+        if scope.query_all(&exists).await?.is_empty() {
+            return Err(Error::NotFound);
+        }
+        scope.context().require(API_KEYS_WRITE)?;
         let mut stmt = Query::update();
         stmt.table("api_keys")
             .value("revoked_at", Utc::now())
             .and_where(col("tenant_id").eq(scope.tenant()))
             .and_where(col("id").eq(key_id));
-        if scope.execute(&stmt).await? == 0 {
+        if scope
+            .execute(&stmt, AuditAction::Update, "api_keys", key_id)
+            .await?
+            == 0
+        {
             Err(Error::NotFound)
         } else {
             Ok(())
         }
     }
 }
+
+/// The permission [`ApiKeyVerifier::issue`] and [`ApiKeyVerifier::revoke`] need.
+pub const API_KEYS_WRITE: &str = "api_keys.write";
 
 /// The digest compared when the key's row is missing, so that a miss costs what a hit costs.
 const DUMMY_DIGEST: [u8; 32] = [0u8; 32];

@@ -53,8 +53,24 @@ impl Pool {
                 .map(Tx::Pg)
                 .map_err(Error::from_db)
         } else {
-            self.conn.begin().await.map(Tx::Sea).map_err(Error::from_db)
+            self.begin_sea().await.map(Tx::Sea)
         }
+    }
+
+    /// SeaORM's transaction.
+    ///
+    /// Like [`PgTx::begin`], the `BEGIN` runs on a task of its own so that a cancelled caller
+    /// cannot leave a pooled connection inside a transaction sqlx does not know about.
+    async fn begin_sea(&self) -> Result<DatabaseTransaction> {
+        let conn = self.conn.clone();
+        tokio::spawn(async move { conn.begin().await })
+            .await
+            .map_err(|e| {
+                Error::from_db(DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
+                    "beginning a transaction: {e}"
+                ))))
+            })?
+            .map_err(Error::from_db)
     }
 }
 
@@ -122,6 +138,17 @@ impl<'a> Exec<'a> {
             (Exec::Tx(Tx::Pg(tx)), _) => Ok(Conn::Pg(tx)),
         }
     }
+
+    /// A connection for one write of `tenant` and its audit event: always a transaction, so that
+    /// the two commit or roll back together. Outside a [`Tx`] it begins one (on PostgreSQL with the
+    /// tenant set); end it with [`Conn::finish`].
+    pub(crate) async fn open_write(self, tenant: TenantId) -> Result<Conn<'a>> {
+        match self {
+            Exec::Pool(pool) if pool.tenant_on_wire => self.open(Some(tenant)).await,
+            Exec::Pool(pool) => pool.begin_sea().await.map(Conn::OwnSea),
+            Exec::Tx(_) => self.open(Some(tenant)).await,
+        }
+    }
 }
 
 /// The connection of one operation; see [`Exec::open`].
@@ -133,17 +160,21 @@ pub(crate) enum Conn<'a> {
     Pg(&'a PgTx),
     /// A PostgreSQL transaction opened for this operation alone.
     OwnPg(PgTx),
+    /// SeaORM's transaction opened for this write alone (SQLite, MySQL).
+    OwnSea(DatabaseTransaction),
 }
 
 impl Conn<'_> {
     /// Ends an operation that may have written: a transaction opened for it is committed if
     /// `result` is `Ok` and rolled back if not. A failed commit is the operation's error.
     pub(crate) async fn finish<T>(self, result: Result<T>) -> Result<T> {
-        let Conn::OwnPg(tx) = self else {
-            return result;
+        let tx = match self {
+            Conn::OwnPg(tx) => Tx::Pg(tx),
+            Conn::OwnSea(tx) => Tx::Sea(tx),
+            Conn::Sea(_) | Conn::Pg(_) => return result,
         };
         match result {
-            Ok(value) => tx.commit().await.map_err(Error::from_db).map(|()| value),
+            Ok(value) => tx.commit().await.map(|()| value),
             Err(err) => {
                 // The operation's error is the answer; a failed rollback leaves the connection to
                 // sqlx, which closes a connection that is still in a transaction.
@@ -156,8 +187,11 @@ impl Conn<'_> {
     /// Ends a read-only operation: a transaction opened for it is ended without waiting (sqlx
     /// rolls it back before the connection can be reused), saving the `COMMIT` round trip.
     pub(crate) fn finish_read<T>(self, result: Result<T>) -> Result<T> {
-        if let Conn::OwnPg(tx) = self {
-            tx.abandon();
+        match self {
+            Conn::OwnPg(tx) => tx.abandon(),
+            // Not opened for reads; dropping it rolls it back (SeaORM queues the rollback).
+            Conn::OwnSea(tx) => drop(tx),
+            Conn::Sea(_) | Conn::Pg(_) => {}
         }
         result
     }
@@ -170,6 +204,7 @@ macro_rules! on_conn {
             Conn::Sea($c) => $call,
             Conn::Pg($c) => $call,
             Conn::OwnPg($c) => $call,
+            Conn::OwnSea($c) => $call,
         }
     };
 }

@@ -51,10 +51,27 @@ pub(crate) fn begin_sql(tenant: TenantId) -> String {
 
 impl PgTx {
     /// Takes a connection from `pool` and begins a transaction with the tenant set: one round trip.
+    ///
+    /// The `BEGIN` runs on a task of its own, so that it completes even if the caller's future is
+    /// dropped (a timeout, a client that went away): sqlx marks a connection as in a transaction
+    /// only once the server has answered the `BEGIN`, so a `begin` cancelled while waiting for that
+    /// answer would return the connection to the pool inside an open transaction with the tenant
+    /// set, and nothing would roll it back. Run to completion, an abandoned transaction is dropped
+    /// on that task and rolled back like any other (tests/pool_safety.rs cancels operations to
+    /// check this).
     pub(crate) async fn begin(pool: &sqlx::PgPool, tenant: TenantId) -> Result<Self, DbErr> {
-        let tx = pool
-            .begin_with(sqlx::AssertSqlSafe(begin_sql(tenant)))
+        let pool = pool.clone();
+        let begin = tokio::spawn(async move {
+            pool.begin_with(sqlx::AssertSqlSafe(begin_sql(tenant)))
+                .await
+        });
+        let tx = begin
             .await
+            .map_err(|e| {
+                DbErr::Conn(RuntimeErr::Internal(format!(
+                    "beginning a transaction: {e}"
+                )))
+            })?
             .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),

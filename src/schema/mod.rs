@@ -161,6 +161,35 @@ pub const ID_COLUMN: &str = "id";
 /// The global table of tenants that every `tenant_id` references.
 pub const TENANTS_TABLE: &str = "tenants";
 
+/// The tenant-owned table where the library writes one audit event per write of a tenant
+/// (`insert`, `update`, `delete`, `update_many`, `delete_many`), in the same transaction as the
+/// write. Create it with [`audit_events_table`].
+pub const AUDIT_TABLE: &str = "audit_events";
+
+/// The tenant-owned table [`AUDIT_TABLE`], for a migration: `actor`, `action`, `table_name`,
+/// `row_id` (`NULL` for a bulk statement), `request_id`, `created_at`, and an index on
+/// `(tenant_id, created_at)` for reading a tenant's events in time order.
+///
+/// ```
+/// let table = tenant_scope::schema::audit_events_table();
+/// # let _ = table;
+/// ```
+pub fn audit_events_table() -> TenantTable {
+    use sea_orm::sea_query::ColumnDef;
+    TenantTable::new(AUDIT_TABLE)
+        .col(ColumnDef::new("actor").string().not_null())
+        .col(ColumnDef::new("action").string().not_null())
+        .col(ColumnDef::new("table_name").string().not_null())
+        .col(ColumnDef::new("row_id").uuid().null())
+        .col(ColumnDef::new("request_id").string().not_null())
+        .col(
+            ColumnDef::new("created_at")
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .index(["created_at"])
+}
+
 /// The global table where [`TenantDb::system`](crate::TenantDb::system) writes one audit event per
 /// system access: `id` (UUIDv7), `reason`, `created_at`. Create it with [`system_audit_table`].
 pub const SYSTEM_AUDIT_TABLE: &str = "system_audit_events";

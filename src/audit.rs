@@ -1,0 +1,111 @@
+//! Audit events: one row of [`AUDIT_TABLE`] per write of a tenant, in the write's transaction.
+//!
+//! Every write through a [`TenantScope`](crate::TenantScope) (`insert`, `update`, `delete`,
+//! `update_many`, `delete_many`, and the API-key bookkeeping of [`ApiKeyVerifier`](crate::ApiKeyVerifier))
+//! inserts an event with the tenant, the actor, the action, the table, the row's id (none for a
+//! bulk statement), the request id and the time, on the same connection and in the same
+//! transaction as the write: a write that rolls back leaves no event, and an event that cannot be
+//! written fails the write. The events are tenant data like any other: read them with
+//! `scope.find::<audit_events::Entity>()`. They are written by the library only: a scope refuses
+//! to insert, update or delete rows of [`AUDIT_TABLE`] ([`Error::Invalid`]).
+//!
+//! System access is audited separately, in the global
+//! [`SYSTEM_AUDIT_TABLE`](crate::schema::SYSTEM_AUDIT_TABLE), because it belongs to no one tenant.
+
+use std::fmt;
+
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ConnectionTrait, Value};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::schema::AUDIT_TABLE;
+use crate::tenant::TenantContext;
+
+/// The action of an audit event, stored as its [`as_str`](AuditAction::as_str) text in the
+/// `action` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// A row was inserted (`"insert"`).
+    Insert,
+    /// A row was updated (`"update"`).
+    Update,
+    /// A row was deleted (`"delete"`).
+    Delete,
+    /// A scoped `UPDATE` of many rows ran (`"update_many"`; no row id).
+    UpdateMany,
+    /// A scoped `DELETE` of many rows ran (`"delete_many"`; no row id).
+    DeleteMany,
+}
+
+impl AuditAction {
+    /// The text stored in `audit_events.action`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Insert => "insert",
+            AuditAction::Update => "update",
+            AuditAction::Delete => "delete",
+            AuditAction::UpdateMany => "update_many",
+            AuditAction::DeleteMany => "delete_many",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Writes the audit event of a write of `ctx`'s tenant on `conn` (the write's own connection and
+/// transaction).
+pub(crate) async fn record<C: ConnectionTrait>(
+    conn: &C,
+    ctx: &TenantContext,
+    action: AuditAction,
+    table: &str,
+    row_id: Option<Value>,
+) -> Result<()> {
+    let row_id = row_id.unwrap_or(Value::Uuid(None));
+    let mut insert = Query::insert();
+    insert
+        .into_table(AUDIT_TABLE)
+        .columns([
+            "tenant_id",
+            "id",
+            "actor",
+            "action",
+            "table_name",
+            "row_id",
+            "request_id",
+            "created_at",
+        ])
+        .values_panic([
+            Expr::val(ctx.tenant()),
+            Expr::val(Uuid::now_v7()),
+            Expr::val(ctx.actor().to_string()),
+            Expr::val(action.as_str()),
+            Expr::val(table),
+            Expr::val(row_id),
+            Expr::val(ctx.request_id()),
+            Expr::val(chrono::Utc::now()),
+        ]);
+    conn.execute(&insert)
+        .await
+        .map(drop)
+        .map_err(Error::from_db)
+}
+
+/// Refuses a write of the audit table itself through a scope.
+pub(crate) fn ensure_not_audit_table(table: &str) -> Result<()> {
+    if table == AUDIT_TABLE {
+        Err(Error::Invalid(
+            "audit events are written by the library only; they cannot be inserted, changed or \
+             deleted through a scope"
+                .into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
