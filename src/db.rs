@@ -286,14 +286,18 @@ impl TenantDbOptions {
     /// - PostgreSQL: the self-check of the application's role and schema ([`Risk`]), and that the
     ///   system connection's role (if configured) may cross tenants.
     pub async fn connect(self) -> Result<TenantDb> {
-        let app = Database::connect(self.app).await.map_err(Error::from_db)?;
+        let app = Database::connect(guard_mysql_pool(self.app))
+            .await
+            .map_err(Error::from_db)?;
         check_foreign_keys(&app).await?;
         if app.get_database_backend() == DbBackend::Postgres {
             self_check::refuse_unless_accepted(&app, &self.accepted).await?;
         }
         let system = match self.system {
             Some(options) => {
-                let system = Database::connect(options).await.map_err(Error::from_db)?;
+                let system = Database::connect(guard_mysql_pool(options))
+                    .await
+                    .map_err(Error::from_db)?;
                 if system.get_database_backend() != app.get_database_backend() {
                     return Err(Error::Config(
                         "the system connection is to a different kind of database than the \
@@ -314,6 +318,42 @@ impl TenantDbOptions {
             system,
         })
     }
+}
+
+/// How long a MySQL connection returned to the pool may take to answer a ping before it is closed.
+const MYSQL_RELEASE_PING: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// On MySQL, a pool that closes a returned connection unless it answers a ping in time.
+///
+/// sqlx-mysql 0.9 is not cancel-safe while reading a packet: an operation dropped between a
+/// packet's header and its body (a timeout, a client that went away) leaves the connection out of
+/// step with the server. sqlx's own release ping then waits forever, so the pool loses the
+/// connection for good, and a connection that did get back could read the rest of another query's
+/// answer. This check runs before that ping: a connection that does not answer is closed, never
+/// reused (tests/pool_safety.rs cancels operations mid-statement to check it). It is installed
+/// with SeaORM's `map_sqlx_mysql_pool_opts`, replacing a function set there.
+fn guard_mysql_pool(mut options: ConnectOptions) -> ConnectOptions {
+    if options.get_url().starts_with("mysql") {
+        options.map_sqlx_mysql_pool_opts(|pool| {
+            pool.after_release(|conn, _| {
+                Box::pin(async move {
+                    match tokio::time::timeout(
+                        MYSQL_RELEASE_PING,
+                        sea_orm::sqlx::Connection::ping(conn),
+                    )
+                    .await
+                    {
+                        Ok(Ok(())) => Ok(true),
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(sea_orm::sqlx::Error::Protocol(
+                            "a returned connection did not answer a ping in time; closed".into(),
+                        )),
+                    }
+                })
+            })
+        });
+    }
+    options
 }
 
 async fn check_foreign_keys(conn: &DatabaseConnection) -> Result<()> {
