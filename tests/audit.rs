@@ -285,3 +285,51 @@ common::backend_test!(
         );
     }
 );
+
+// Guarantee: on PostgreSQL the audit log is append-only for the application role (migration 000008): with its
+// own tenant set, it cannot UPDATE or DELETE an event, so neither a bug nor an injected statement can rewrite
+// history; the library's inserts still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_log_is_append_only_for_the_app_role() {
+    common::run(common::Backend::Postgres, |t: TestDb| async move {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+        let db = t.tenant_db().await;
+        let (ctx, _) = tenant(&db, "acme").await;
+        db.scope(&ctx)
+            .insert(project("Apollo"))
+            .await
+            .expect("an audited write");
+        assert!(!events(&db, &ctx).await.is_empty());
+        let app = common::connect(&t.app_url())
+            .await
+            .expect("connect as the app role");
+        for sql in [
+            "UPDATE audit_events SET action = 'nothing happened'",
+            "DELETE FROM audit_events",
+        ] {
+            let tx = app.begin().await.expect("begin");
+            tx.execute_unprepared(&format!(
+                "SELECT set_config('tenant_scope.tenant_id', '{}', true)",
+                ctx.tenant()
+            ))
+            .await
+            .expect("set tenant");
+            let got = tx.execute_unprepared(sql).await;
+            let message = format!("{got:?}");
+            assert!(
+                message.contains("permission denied"),
+                "{sql} as the app role: {message}"
+            );
+            drop(tx);
+        }
+        let _ = app.close().await;
+        assert!(
+            events(&db, &ctx)
+                .await
+                .iter()
+                .all(|e| e.action != "nothing happened"),
+            "events unchanged"
+        );
+    })
+    .await;
+}

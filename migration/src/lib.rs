@@ -25,6 +25,7 @@ mod m20261123_000004_create_api_keys;
 mod m20261123_000005_create_audit_events;
 mod m20261123_000006_row_level_security;
 mod m20261123_000007_create_system_audit_events;
+mod m20261123_000008_audit_events_append_only;
 
 /// The migrator of the reference schema; `migration/src/main.rs` runs it as a CLI.
 #[derive(Debug)]
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_create_audit_events::Migration),
             Box::new(m20261123_000006_row_level_security::Migration),
             Box::new(m20261123_000007_create_system_audit_events::Migration),
+            Box::new(m20261123_000008_audit_events_append_only::Migration),
         ]
     }
 }

@@ -254,6 +254,65 @@ pub async fn revoke_app_role(
     execute_all(manager, [sql]).await
 }
 
+/// The statement that makes `tables` append-only for `role` on PostgreSQL: if the role exists,
+/// `REVOKE UPDATE, DELETE` (it keeps `SELECT` and `INSERT`). For the audit log: the library only
+/// inserts into it, so the application role has no business changing or deleting an event, and a
+/// bug or an injected statement then cannot either. `undo` gives the `GRANT` back, for `down`.
+///
+/// ```
+/// use tenant_scope::schema::rls::{DEFAULT_APP_ROLE, append_only_statement};
+///
+/// assert_eq!(
+///     append_only_statement(DEFAULT_APP_ROLE, &["audit_events"], false)?,
+///     [
+///         "DO $tenant_scope$ BEGIN",
+///         "IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'tenant_scope_app') THEN",
+///         r#"REVOKE UPDATE, DELETE ON TABLE "audit_events" FROM "tenant_scope_app";"#,
+///         "END IF; END $tenant_scope$",
+///     ]
+///     .join("\n")
+/// );
+/// # Ok::<(), sea_orm::DbErr>(())
+/// ```
+pub fn append_only_statement(role: &str, tables: &[&str], undo: bool) -> Result<String, DbErr> {
+    check_identifier("role", role)?;
+    for table in tables {
+        check_identifier("table", table)?;
+    }
+    let list = tables
+        .iter()
+        .map(|t| quote_ident(t))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let quoted_role = quote_ident(role);
+    let change = if undo {
+        format!("GRANT UPDATE, DELETE ON TABLE {list} TO {quoted_role};")
+    } else {
+        format!("REVOKE UPDATE, DELETE ON TABLE {list} FROM {quoted_role};")
+    };
+    Ok([
+        "DO $tenant_scope$ BEGIN".to_owned(),
+        format!("IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{role}') THEN"),
+        change,
+        "END IF; END $tenant_scope$".to_owned(),
+    ]
+    .join("\n"))
+}
+
+/// Runs [`append_only_statement`] on PostgreSQL; does nothing on SQLite and MySQL/MariaDB.
+pub async fn append_only(
+    manager: &SchemaManager<'_>,
+    role: &str,
+    tables: &[&str],
+    undo: bool,
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let sql = append_only_statement(role, tables, undo)?;
+    execute_all(manager, [sql]).await
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
     Grant,
