@@ -9,7 +9,7 @@ use tenant_scope::TenantScope;
 
 fn rewrite(scope: &TenantScope<'_>) {
     let mut scoped = scope.find::<projects::Entity>();
-    let _statement = QueryFilter::query(&mut scoped);
+    let _statement = scoped.query();
 }
 
 fn main() {

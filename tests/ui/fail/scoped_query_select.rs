@@ -11,7 +11,7 @@ use tenant_scope::TenantScope;
 
 fn rewrite(scope: &TenantScope<'_>) {
     let mut scoped = scope.find::<projects::Entity>();
-    let _statement = QuerySelect::query(&mut scoped);
+    let _statement = scoped.query();
 }
 
 fn join_anything(scope: &TenantScope<'_>) {
