@@ -60,6 +60,9 @@ mod error;
 mod exec;
 #[cfg(feature = "cli")]
 pub mod guard;
+// The axum integration: documented in src/http/mod.rs.
+#[cfg(feature = "axum")]
+pub mod http;
 pub mod schema;
 mod scoped;
 mod self_check;
@@ -88,6 +91,7 @@ pub mod guide {}
 #[doc = include_str!("../README.md")]
 #[doc = include_str!("../docs/schema.md")]
 #[doc = include_str!("../docs/postgres.md")]
+#[cfg_attr(feature = "axum", doc = include_str!("../docs/http.md"))]
 struct ReadmeDoctests;
 
 /// The names a service usually needs, without generically named items.

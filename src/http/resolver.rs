@@ -1,0 +1,343 @@
+//! [`TenantResolver`] and the [`Tenant`] extractor.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::request_id::RequestId;
+use crate::db::TenantDb;
+use crate::error::Error;
+use crate::tenant::{TenantContext, TenantId};
+use crate::verify::ApiKeyVerifier;
+
+/// The header that names the tenant of a request: `x-tenant-id`.
+pub const TENANT_HEADER: &str = "x-tenant-id";
+
+/// How a request becomes a verified [`TenantContext`]: the rules of the
+/// [module docs](super#how-a-request-names-its-tenant).
+///
+/// The credential is always `Authorization: Bearer <api key>`, verified by
+/// [`ApiKeyVerifier`]; what may name the tenant is configured here. Put it in the router's state
+/// (or make it reachable with [`FromRef`]) for the [`Tenant`] extractor.
+///
+/// ```no_run
+/// # fn f(db: tenant_scope::TenantDb, tenant: tenant_scope::TenantId) {
+/// use tenant_scope::http::TenantResolver;
+///
+/// // `<tenant id>.api.example.com` names the tenant, and so does `X-Tenant-Id` (the default).
+/// let resolver = TenantResolver::new(db.clone()).subdomains("api.example.com");
+/// // A single-tenant install: the key's tenant must be this one unless the request names one.
+/// let single = TenantResolver::new(db).tenant_header(false).default_tenant(tenant);
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct TenantResolver {
+    db: TenantDb,
+    tenant_header: bool,
+    base_domain: Option<String>,
+    default_tenant: Option<TenantId>,
+}
+
+impl TenantResolver {
+    /// A resolver over `db`: the credential is an API key (`Authorization: Bearer <key>`); the
+    /// `X-Tenant-Id` header is honoured; no subdomains, no default tenant.
+    pub fn new(db: TenantDb) -> Self {
+        Self {
+            db,
+            tenant_header: true,
+            base_domain: None,
+            default_tenant: None,
+        }
+    }
+
+    /// Whether the `X-Tenant-Id` header names the tenant (on by default). A tenant it names must
+    /// be the key's; a malformed one is a 400. Off, the header is ignored.
+    #[must_use]
+    pub fn tenant_header(mut self, enabled: bool) -> Self {
+        self.tenant_header = enabled;
+        self
+    }
+
+    /// Names the tenant by the host: `<tenant id>.<base_domain>` (case-insensitive, port and
+    /// trailing dot ignored) names that tenant, which must be the key's; any other host names
+    /// none. The tenant id is a UUID, hyphenated or simple. An empty base domain matches no host.
+    #[must_use]
+    pub fn subdomains(mut self, base_domain: impl Into<String>) -> Self {
+        let base: String = base_domain.into();
+        self.base_domain = Some(base.trim().trim_matches('.').to_ascii_lowercase());
+        self
+    }
+
+    /// The tenant of requests that name none (neither header nor host), for single-tenant
+    /// installs: the key must then be this tenant's. Off by default: then a request that names
+    /// no tenant is served as its key's tenant.
+    #[must_use]
+    pub fn default_tenant(mut self, tenant: TenantId) -> Self {
+        self.default_tenant = Some(tenant);
+        self
+    }
+
+    /// The database, for handlers (`resolver.db().scope(&ctx)`).
+    pub fn db(&self) -> &TenantDb {
+        &self.db
+    }
+
+    /// The verified context of a request, by the rules of the module docs.
+    async fn resolve(&self, parts: &mut Parts) -> Result<TenantContext, ApiError> {
+        let request_id = RequestId::of(parts);
+        // Syntax first, from the headers alone: the same answer whatever the credential.
+        let by_header = if self.tenant_header {
+            header_tenant(&parts.headers)?
+        } else {
+            None
+        };
+        let by_host = match &self.base_domain {
+            Some(base) => host(parts)?.and_then(|host| tenant_of_host(&host, base)),
+            None => None,
+        };
+        let named = match (by_header, by_host) {
+            (Some(header), Some(host)) if header != host => {
+                return Err(denied(
+                    &request_id,
+                    "the header and the host name different tenants",
+                ));
+            }
+            (header, host) => header.or(host).or(self.default_tenant),
+        };
+        let Some(key) = bearer(&parts.headers) else {
+            return Err(denied(&request_id, "no bearer credential"));
+        };
+        let ctx = match self.db.verify(&ApiKeyVerifier, key).await {
+            Ok(ctx) => ctx,
+            Err(Error::Denied) => return Err(denied(&request_id, "the key was not accepted")),
+            Err(err) => return Err(err.into()),
+        };
+        if named.is_some_and(|tenant| tenant != ctx.tenant()) {
+            return Err(denied(&request_id, "the named tenant is not the key's"));
+        }
+        Ok(ctx.with_request_id(request_id.as_str()))
+    }
+}
+
+/// The 401 of every refusal; the reason goes to the log (DEBUG), never to the caller.
+fn denied(request_id: &RequestId, reason: &'static str) -> ApiError {
+    tracing::debug!(target: "tenant_scope::http", request_id = %request_id, reason, "request denied");
+    ApiError(Error::Denied)
+}
+
+/// The tenant `X-Tenant-Id` names: none without the header, a 400 if it is malformed or repeated.
+fn header_tenant(headers: &HeaderMap) -> Result<Option<TenantId>, ApiError> {
+    let mut values = headers.get_all(TENANT_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::Invalid("more than one X-Tenant-Id header".into()).into());
+    }
+    std::str::from_utf8(value.as_bytes())
+        .ok()
+        .and_then(|v| parse_tenant(v.trim()))
+        .map(Some)
+        .ok_or_else(|| {
+            Error::Invalid("malformed X-Tenant-Id header: expected a tenant id".into()).into()
+        })
+}
+
+/// The request's host: its one `Host` header, else the URI's authority (HTTP/2); a 400 if there
+/// are several `Host` headers.
+fn host(parts: &Parts) -> Result<Option<String>, ApiError> {
+    let mut values = parts.headers.get_all(header::HOST).iter();
+    match (values.next(), values.next()) {
+        (Some(_), Some(_)) => Err(Error::Invalid("more than one Host header".into()).into()),
+        (Some(value), None) => Ok(std::str::from_utf8(value.as_bytes())
+            .ok()
+            .map(str::to_owned)),
+        (None, _) => Ok(parts.uri.authority().map(|a| a.as_str().to_owned())),
+    }
+}
+
+/// The tenant a host names under `base` (normalized: lowercase, no outer dots): the one label
+/// before `.base`, if it is a tenant id.
+fn tenant_of_host(host: &str, base: &str) -> Option<TenantId> {
+    let host = host.trim().to_ascii_lowercase();
+    let name = match host.split_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        // An IPv6 literal, or not a host at all.
+        Some(_) => return None,
+        None => &host,
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let label = name.strip_suffix(base)?.strip_suffix('.')?;
+    if label.contains('.') {
+        return None;
+    }
+    parse_tenant(label)
+}
+
+/// A tenant id: a UUID, hyphenated (36 characters) or simple (32 hex digits), any case.
+fn parse_tenant(text: &str) -> Option<TenantId> {
+    if !matches!(text.len(), 32 | 36) {
+        return None;
+    }
+    Uuid::try_parse(text).ok().map(TenantId::from_uuid)
+}
+
+/// The token of the one `Authorization: Bearer <token>` header (scheme case-insensitive, RFC
+/// 6750's `b64token` syntax); none for anything else.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let value = std::str::from_utf8(value.as_bytes()).ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim_start_matches(' ');
+    let body = token.trim_end_matches('=');
+    let is_b64token = !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    is_b64token.then(|| token.to_owned())
+}
+
+/// The verified context of the request (the [`RequestId`] of the request is its request id).
+///
+/// Extracting it runs the [`TenantResolver`] of the state: the API key is verified, and what the
+/// request names must be the key's tenant. A request that is not served is rejected with an
+/// [`ApiError`]: 401 for anything about the credential or the tenant (always the same response),
+/// 400 for a malformed `X-Tenant-Id`. See the [module docs](super#how-a-request-names-its-tenant).
+///
+/// ```no_run
+/// use tenant_scope::http::Tenant;
+///
+/// async fn whoami(Tenant(ctx): Tenant) -> String {
+///     ctx.tenant().to_string()
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Tenant(pub TenantContext);
+
+impl<S> FromRequestParts<S> for Tenant
+where
+    S: Send + Sync,
+    TenantResolver: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        TenantResolver::from_ref(state)
+            .resolve(parts)
+            .await
+            .map(Tenant)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    const ID: &str = "0192f3a0-7c1e-7cc3-8a5e-3f1d2b4c5d6e";
+    const SIMPLE: &str = "0192f3a07c1e7cc38a5e3f1d2b4c5d6e";
+
+    fn tenant() -> TenantId {
+        ID.parse().expect("tenant id")
+    }
+
+    #[test]
+    fn a_host_names_a_tenant_only_as_one_id_label_of_the_base_domain() {
+        let base = "example.com";
+        for host in [
+            format!("{ID}.example.com"),
+            format!("{SIMPLE}.example.com"),
+            format!("{}.EXAMPLE.com", ID.to_uppercase()),
+            format!("{ID}.example.com:8080"),
+            format!("{ID}.example.com."),
+        ] {
+            assert_eq!(tenant_of_host(&host, base), Some(tenant()), "{host}");
+        }
+        for host in [
+            "example.com".to_owned(),
+            "www.example.com".to_owned(),
+            format!("{ID}.other.com"),
+            format!("x.{ID}.example.com"),
+            format!("{ID}.x.example.com"),
+            format!("{ID}example.com"),
+            format!("{{{ID}}}.example.com"),
+            format!("urn:uuid:{ID}.example.com"),
+            format!("{ID}.example.com:port"),
+            "[::1]:8080".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(tenant_of_host(&host, base), None, "{host}");
+        }
+        assert_eq!(tenant_of_host(&format!("{ID}.example.com"), ""), None);
+    }
+
+    #[test]
+    fn tenant_ids_are_hyphenated_or_simple() {
+        assert_eq!(parse_tenant(ID), Some(tenant()));
+        assert_eq!(parse_tenant(SIMPLE), Some(tenant()));
+        assert_eq!(parse_tenant(&format!("{{{ID}}}")), None);
+        assert_eq!(parse_tenant(&format!("urn:uuid:{ID}")), None);
+        assert_eq!(parse_tenant("acme"), None);
+    }
+
+    #[test]
+    fn only_one_bearer_b64token_is_a_credential() {
+        let with = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(header::AUTHORIZATION, HeaderValue::from_static(v));
+            }
+            bearer(&headers)
+        };
+        assert_eq!(with(&["Bearer tsk_a_b_c"]).as_deref(), Some("tsk_a_b_c"));
+        assert_eq!(with(&["bearer  tsk_a"]).as_deref(), Some("tsk_a"));
+        assert_eq!(with(&["Bearer abc=="]).as_deref(), Some("abc=="));
+        let bad: [&[&'static str]; 9] = [
+            &[],
+            &[""],
+            &["Bearer"],
+            &["Bearer "],
+            &["Bearer =="],
+            &["Basic dXNlcjpwYXNz"],
+            &["Token tsk_a"],
+            &["Bearer tsk a"],
+            &["Bearer tsk_a", "Bearer tsk_a"],
+        ];
+        for bad in bad {
+            assert_eq!(with(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_tenant_header_is_one_id_or_a_400() {
+        let mut headers = HeaderMap::new();
+        assert!(matches!(header_tenant(&headers), Ok(None)));
+        headers.insert(TENANT_HEADER, HeaderValue::from_static(ID));
+        assert_eq!(header_tenant(&headers).ok().flatten(), Some(tenant()));
+        headers.insert(TENANT_HEADER, HeaderValue::from_static(SIMPLE));
+        assert_eq!(header_tenant(&headers).ok().flatten(), Some(tenant()));
+        for bad in ["", "acme", "0192f3a0"] {
+            headers.insert(TENANT_HEADER, HeaderValue::from_static(bad));
+            assert!(matches!(
+                header_tenant(&headers),
+                Err(ApiError(Error::Invalid(_)))
+            ));
+        }
+        headers.insert(TENANT_HEADER, HeaderValue::from_static(ID));
+        headers.append(TENANT_HEADER, HeaderValue::from_static(ID));
+        assert!(matches!(
+            header_tenant(&headers),
+            Err(ApiError(Error::Invalid(_)))
+        ));
+    }
+}
