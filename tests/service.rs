@@ -1075,3 +1075,56 @@ common::backend_test!(
         assert_eq!(counts(&t).await, before, "nothing written");
     }
 );
+
+// Guarantee: the whole path is the lookup. A task or comment of the caller's own tenant named under
+// a parent it does not belong to is 404 for every caller, the viewer (who lacks the permission)
+// included: the permission is checked only once the row is found where the path says.
+common::backend_test!(
+    a_row_under_the_wrong_parent_is_not_found,
+    |t: TestDb| async move {
+        let db = t.tenant_db().await;
+        let seed = app::seed_demo(&db).await.expect("seed");
+        let router = app::router(db.clone());
+        let r = &router;
+        let admin = seed.acme.admin_key.key.clone();
+        let viewer = seed.acme.viewer_key.key.clone();
+        let rows = rows(r, &admin, seed.acme.project_id).await;
+        let other = expect(
+            r,
+            call(Method::POST, "/projects")
+                .key(&admin)
+                .json(json!({"name": "Another project"})),
+            201,
+        )
+        .await
+        .id();
+        let task_elsewhere = format!("/projects/{other}/tasks/{}", rows.task);
+        let comment_elsewhere = format!(
+            "/projects/{other}/tasks/{}/comments/{}",
+            rows.task, rows.comment
+        );
+        let never = format!("/projects/{other}/tasks/{}", Uuid::now_v7());
+        let missing = expect(r, call(Method::GET, &never).key(&viewer), 404).await;
+        for key in [&admin, &viewer] {
+            for (uri, change) in [
+                (&task_elsewhere, json!({"title": "x"})),
+                (&comment_elsewhere, json!({"body": "x"})),
+            ] {
+                let got = expect(r, call(Method::GET, uri.as_str()).key(key), 404).await;
+                assert_eq!(
+                    got.error_without_request_id(),
+                    missing.error_without_request_id()
+                );
+                expect(
+                    r,
+                    call(Method::PATCH, uri.as_str()).key(key).json(change),
+                    404,
+                )
+                .await;
+                expect(r, call(Method::DELETE, uri.as_str()).key(key), 404).await;
+            }
+        }
+        // Where the path is right, the viewer is refused its writes: 403.
+        expect(r, call(Method::DELETE, rows.task_uri()).key(&viewer), 403).await;
+    }
+);
