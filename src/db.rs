@@ -163,7 +163,9 @@ impl TenantDb {
                 Ok(value)
             }
             Err(err) => {
-                tx.rollback().await?;
+                // The closure's error is the answer; a failed rollback must not replace it (the
+                // connection, still in a transaction, is then closed rather than reused).
+                let _ = tx.rollback().await;
                 Err(err)
             }
         }
@@ -758,7 +760,10 @@ impl TenantTransaction<'_> {
         }
     }
 
-    /// Commits.
+    /// Commits; unless a statement of the transaction failed (a constraint, an error of the
+    /// database): then it rolls back and returns [`Error::Invalid`], on every backend alike
+    /// (PostgreSQL aborts such a transaction; SQLite and MySQL would otherwise commit the
+    /// statements around the failure).
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await
     }
@@ -828,7 +833,7 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
 
     /// Updates at most `limit` rows (which ones is up to the database).
     pub fn limit(mut self, limit: u64) -> Self {
-        self.limit = Some(limit);
+        self.limit = Some(Ord::min(limit, crate::scoped::MAX_ROWS));
         self
     }
 
@@ -912,7 +917,7 @@ impl<E: TenantScoped> ScopedDelete<'_, E> {
 
     /// Deletes at most `limit` rows (which ones is up to the database).
     pub fn limit(mut self, limit: u64) -> Self {
-        self.limit = Some(limit);
+        self.limit = Some(Ord::min(limit, crate::scoped::MAX_ROWS));
         self
     }
 
@@ -1096,6 +1101,7 @@ impl<'a> SystemDb<'a> {
             Default::default(),
             Uuid::now_v7().to_string(),
         )
+        .granted_by_system_access()
     }
 }
 

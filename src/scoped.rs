@@ -104,6 +104,11 @@ pub(crate) fn is_plain(expr: &Expr) -> bool {
     }
 }
 
+/// The largest `LIMIT`/`OFFSET` the databases take (they are signed 64-bit); larger values given
+/// by a caller (for example a page number from a query string) are clamped to it rather than
+/// overflowing in the driver.
+pub(crate) const MAX_ROWS: u64 = i64::MAX as u64;
+
 /// Refuses to run a statement that was refined with an expression outside its scope (see
 /// [`is_plain`]): [`Error::Invalid`] if `refused`, before anything reaches the database.
 pub(crate) fn ensure_not_refused(refused: bool) -> Result<()> {
@@ -223,18 +228,18 @@ impl<Q, S> Scoped<'_, Q, S>
 where
     Q: QuerySelect,
 {
-    /// At most `limit` rows.
+    /// At most `limit` rows (a limit above `i64::MAX` is `i64::MAX`: SQL limits are signed).
     pub fn limit(self, limit: u64) -> Self {
         Self {
-            query: QuerySelect::limit(self.query, limit),
+            query: QuerySelect::limit(self.query, Ord::min(limit, MAX_ROWS)),
             ..self
         }
     }
 
-    /// Skips the first `offset` rows.
+    /// Skips the first `offset` rows (an offset above `i64::MAX` is `i64::MAX`: no rows).
     pub fn offset(self, offset: u64) -> Self {
         Self {
-            query: QuerySelect::offset(self.query, offset),
+            query: QuerySelect::offset(self.query, Ord::min(offset, MAX_ROWS)),
             ..self
         }
     }
@@ -492,9 +497,26 @@ where
         ensure_not_refused(self.refused)
     }
 
-    /// The rows of page `page` (zero-based).
+    /// A page holds at least one row (SeaORM divides by the page size).
+    fn check_page_size(&self) -> Result<()> {
+        if self.page_size == 0 {
+            Err(Error::Invalid("the page size must be at least 1".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The rows of page `page` (zero-based). A page beyond the last one is empty, however large
+    /// the number.
     pub async fn fetch_page(&self, page: u64) -> Result<Vec<E::Model>> {
         self.check()?;
+        self.check_page_size()?;
+        if page
+            .checked_mul(self.page_size)
+            .is_none_or(|offset| offset > MAX_ROWS)
+        {
+            return Ok(Vec::new());
+        }
         let span = trace::op_span("fetch_page", trace::table_of::<E>(), self.ctx);
         async move {
             let conn = self.exec.open(self.tenant).await?;
@@ -514,6 +536,7 @@ where
     /// The number of matching rows and of pages.
     pub async fn num_items_and_pages(&self) -> Result<ItemsAndPagesNumber> {
         self.check()?;
+        self.check_page_size()?;
         let span = trace::op_span("count_pages", trace::table_of::<E>(), self.ctx);
         async move {
             let conn = self.exec.open(self.tenant).await?;

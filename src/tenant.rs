@@ -107,6 +107,10 @@ pub struct TenantContext {
     actor: Actor,
     permissions: BTreeSet<String>,
     request_id: String,
+    /// Made by [`SystemDb::context_for`](crate::SystemDb::context_for) (audited system access),
+    /// and only there: passes every permission check. Not derived from the actor, which any
+    /// verifier may set.
+    from_system_access: bool,
 }
 
 impl TenantContext {
@@ -122,7 +126,14 @@ impl TenantContext {
             actor,
             permissions,
             request_id,
+            from_system_access: false,
         }
+    }
+
+    /// Marks a context made by audited system access ([`SystemDb::context_for`](crate::SystemDb::context_for)).
+    pub(crate) fn granted_by_system_access(mut self) -> Self {
+        self.from_system_access = true;
+        self
     }
 
     /// The tenant this context was verified for.
@@ -150,10 +161,11 @@ impl TenantContext {
     /// For actions that name no existing row (list, create). For an action on a row use
     /// [`TenantScope::authorize`](crate::TenantScope::authorize), which looks the row up first so
     /// that another tenant's row is "not found", never "forbidden". A context made by
-    /// [`SystemDb::context_for`](crate::SystemDb::context_for) (actor [`Actor::System`]) passes
-    /// every check: it comes from audited system access, which could make the change directly.
+    /// [`SystemDb::context_for`](crate::SystemDb::context_for) passes every check: it comes from
+    /// audited system access, which could make the change directly. (A verifier that reports an
+    /// [`Actor::System`] gets no such pass: only `context_for` grants it.)
     pub fn require(&self, permission: &str) -> crate::Result<()> {
-        if matches!(self.actor, Actor::System { .. }) || self.has_permission(permission) {
+        if self.from_system_access || self.has_permission(permission) {
             Ok(())
         } else {
             Err(crate::Error::Forbidden)

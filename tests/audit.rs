@@ -1,13 +1,11 @@
-//! Audit events and operation spans.
+//! Audit events, failed transactions and who passes permission checks.
 //!
 //! Every write through a scope writes one `audit_events` row (tenant, actor, action, table, row id, request id,
-//! time) on the same connection, in the same transaction: a write that rolls back or fails leaves no event. Every
-//! operation runs in one DEBUG span `tenant_scope.op` with its op, table, tenant and request id, and no row data.
+//! time) on the same connection, in the same transaction: a write that rolls back or fails leaves no event.
+//! (The operation spans are tested in tests/spans.rs, a binary of their own: `tracing` caches per call site
+//! whether anyone listens, and tests on other threads would race with the capture.)
 
 mod common;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use common::TestDb;
@@ -15,7 +13,6 @@ use entity::{audit_events, projects, tasks, tenants, users};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait};
 use tenant_scope::{ApiKeyVerifier, Error, TenantContext, TenantDb, TenantId};
-use tracing::instrument::WithSubscriber;
 use uuid::Uuid;
 
 /// A tenant with a user, acting through an API key of that user (actor `api_key:<id>`).
@@ -214,78 +211,6 @@ common::backend_test!(rolled_back_writes_leave_no_event, |t: TestDb| async move 
     assert_eq!(events(&db, &ctx).await.len(), before + 2);
 });
 
-/// A `tracing` writer that keeps everything written to it.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-// Guarantee: every operation runs in one `tenant_scope.op` span with op, table, tenant and request id; row data
-// (here a project name) is never logged.
-common::backend_test!(
-    operations_have_spans_without_row_data,
-    |t: TestDb| async move {
-        let db = t.tenant_db().await;
-        let (ctx, _) = tenant(&db, "acme").await;
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-            .finish();
-        async {
-            let scope = db.scope(&ctx);
-            // Register the callsites, recompute their interest with this subscriber, then capture (see
-            // tests/system_access.rs).
-            let _ = scope.find::<projects::Entity>().count().await;
-            tracing::callsite::rebuild_interest_cache();
-            captured.0.lock().expect("lock").clear();
-            let p = scope
-                .insert(project("Secret-Name-4711"))
-                .await
-                .expect("insert");
-            scope.get::<projects::Entity>(p.id).await.expect("get");
-        }
-        .with_subscriber(subscriber)
-        .await;
-        let log = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
-        let spans: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("tenant_scope.op") && l.contains("close"))
-            .collect();
-        let tenant = ctx.tenant().to_string();
-        for op in ["op=\"insert\"", "op=\"find_one\""] {
-            let line = spans
-                .iter()
-                .find(|l| l.contains(op))
-                .unwrap_or_else(|| panic!("no {op} span in:\n{log}"));
-            assert!(line.contains("table=\"projects\""), "{line}");
-            assert!(line.contains(&tenant), "{line}");
-            assert!(line.contains("request_id=\"req-acme\""), "{line}");
-        }
-        assert!(
-            !log.contains("Secret-Name-4711"),
-            "row data was logged:\n{log}"
-        );
-    }
-);
-
 // Guarantee: on PostgreSQL the audit log is append-only for the application role (migration 000008): with its
 // own tenant set, it cannot UPDATE or DELETE an event, so neither a bug nor an injected statement can rewrite
 // history; the library's inserts still work.
@@ -333,3 +258,106 @@ async fn audit_log_is_append_only_for_the_app_role() {
     })
     .await;
 }
+
+// Guarantee: a transaction in which a statement failed is never committed, on every backend alike. PostgreSQL
+// aborts such a transaction (and a COMMIT would silently roll it back); SQLite and MySQL would commit the
+// statements around the failure, a write possibly without its audit event. The library refuses the commit,
+// rolls back, and says so, even when the closure swallowed the error and returned Ok.
+common::backend_test!(
+    a_transaction_with_a_failed_statement_is_not_committed,
+    |t: TestDb| async move {
+        let db = t.tenant_db().await;
+        let (ctx, _) = tenant(&db, "acme").await;
+        let scope = db.scope(&ctx);
+        scope.insert(project("Taken")).await.expect("a project");
+        let events_before = events(&db, &ctx).await.len();
+        let got: Result<(), Error> = db
+            .transaction(&ctx, |tx| {
+                Box::pin(async move {
+                    tx.insert(project("Kept?")).await?;
+                    // A unique violation, handled by the caller as "exists, fine".
+                    let dup = tx.insert(project("Taken")).await;
+                    assert!(matches!(dup, Err(Error::Conflict)), "{dup:?}");
+                    Ok(())
+                })
+            })
+            .await;
+        assert!(matches!(got, Err(Error::Invalid(_))), "{got:?}");
+        let names: Vec<String> = scope
+            .find::<projects::Entity>()
+            .all()
+            .await
+            .expect("projects")
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["Taken"],
+            "nothing of the failed transaction was committed"
+        );
+        assert_eq!(events(&db, &ctx).await.len(), events_before, "and no event");
+        // The same without a failure commits.
+        db.transaction(&ctx, |tx| {
+            Box::pin(async move { tx.insert(project("Kept")).await.map(drop) })
+        })
+        .await
+        .expect("commit");
+        assert_eq!(
+            scope
+                .find::<projects::Entity>()
+                .count()
+                .await
+                .expect("count"),
+            2
+        );
+    }
+);
+
+/// A verifier of a service's own that reports its callers as `Actor::System` (say, an identity provider's
+/// service accounts). That is its right; it must not make them pass every permission check.
+struct ServiceAccounts;
+
+#[async_trait::async_trait]
+impl tenant_scope::TenantVerifier for ServiceAccounts {
+    type Claim = TenantId;
+
+    async fn verify(
+        &self,
+        _db: &tenant_scope::VerifierDb<'_>,
+        tenant: TenantId,
+    ) -> tenant_scope::Result<tenant_scope::Verified> {
+        Ok(tenant_scope::Verified::new(
+            tenant,
+            tenant_scope::Actor::System {
+                reason: "service account".into(),
+            },
+            Vec::new(),
+        ))
+    }
+}
+
+// Guarantee: only a context made by audited system access (`system.context_for`) passes every permission
+// check; a verifier that reports `Actor::System` gets the permissions it verified, nothing more.
+common::backend_test!(
+    only_system_access_passes_every_check,
+    |t: TestDb| async move {
+        let db = t.tenant_db().await;
+        let (ctx, _) = tenant(&db, "acme").await;
+        let claimed = db
+            .verify(&ServiceAccounts, ctx.tenant())
+            .await
+            .expect("verified");
+        assert!(matches!(
+            claimed.actor(),
+            tenant_scope::Actor::System { .. }
+        ));
+        assert!(matches!(
+            claimed.require("projects.write"),
+            Err(Error::Forbidden)
+        ));
+        let system = db.system("test: a job").await.expect("system");
+        let job = system.context_for(ctx.tenant());
+        job.require("projects.write").expect("system access passes");
+    }
+);

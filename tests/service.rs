@@ -1128,3 +1128,23 @@ common::backend_test!(
         expect(r, call(Method::DELETE, rows.task_uri()).key(&viewer), 403).await;
     }
 );
+
+// Guarantee: a page number far past the end (whose offset would overflow) is an empty page, not a panic.
+common::backend_test!(
+    a_huge_page_number_is_an_empty_page,
+    |t: TestDb| async move {
+        let db = t.tenant_db().await;
+        let seed = app::seed_demo(&db).await.expect("seed");
+        let router = app::router(db.clone());
+        let admin = seed.acme.admin_key.key.clone();
+        for page in ["100000000000000000", "18446744073709551615"] {
+            let got = expect(
+                &router,
+                call(Method::GET, format!("/projects?page={page}&per_page=100")).key(&admin),
+                200,
+            )
+            .await;
+            assert_eq!(got.body["items"], json!([]), "page {page}: {}", got.body);
+        }
+    }
+);

@@ -11,9 +11,13 @@
 
 mod postgres;
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseExecutor, DatabaseTransaction, DbBackend, DbErr,
-    ExecResult, QueryResult, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement, TransactionTrait,
 };
 
 pub(crate) use postgres::PgTx;
@@ -50,10 +54,12 @@ impl Pool {
             let pool = self.conn.get_postgres_connection_pool();
             PgTx::begin(pool, tenant)
                 .await
-                .map(Tx::Pg)
+                .map(|tx| Tx::new(TxKind::Pg(tx)))
                 .map_err(Error::from_db)
         } else {
-            self.begin_sea().await.map(Tx::Sea)
+            self.begin_sea()
+                .await
+                .map(|tx| Tx::new(TxKind::Sea(Arc::new(tx))))
         }
     }
 
@@ -75,30 +81,70 @@ impl Pool {
 }
 
 /// An open transaction of one tenant.
+///
+/// It remembers whether one of its statements failed: on PostgreSQL such a transaction is aborted
+/// (and a `COMMIT` would silently roll it back), and on every backend a write whose audit event
+/// failed must not be committed without it. [`Tx::commit`] then refuses, and rolls back.
 #[derive(Debug)]
-pub(crate) enum Tx {
-    /// SQLite, MySQL: SeaORM's transaction.
-    Sea(DatabaseTransaction),
+pub(crate) struct Tx {
+    kind: TxKind,
+    failed: AtomicBool,
+}
+
+#[derive(Debug)]
+enum TxKind {
+    /// SQLite, MySQL: SeaORM's transaction (shared with the statement tasks on MySQL, see
+    /// [`detached`]).
+    Sea(Arc<DatabaseTransaction>),
     /// PostgreSQL: a transaction with `tenant_scope.tenant_id` set.
     Pg(PgTx),
 }
 
 impl Tx {
+    fn new(kind: TxKind) -> Self {
+        Self {
+            kind,
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Commits, unless a statement of the transaction failed: then it rolls back and says so.
     pub(crate) async fn commit(self) -> Result<()> {
-        match self {
-            Tx::Sea(tx) => tx.commit().await,
-            Tx::Pg(tx) => tx.commit().await,
+        if self.failed.load(Ordering::Acquire) {
+            self.rollback().await?;
+            return Err(Error::Invalid(
+                "a statement of this transaction failed, so it was rolled back instead of \
+                 committed (PostgreSQL aborts such a transaction; the library does the same on \
+                 every backend)"
+                    .into(),
+            ));
+        }
+        match self.kind {
+            TxKind::Sea(tx) => unshare(tx)?.commit().await,
+            TxKind::Pg(tx) => tx.commit().await,
         }
         .map_err(Error::from_db)
     }
 
     pub(crate) async fn rollback(self) -> Result<()> {
-        match self {
-            Tx::Sea(tx) => tx.rollback().await,
-            Tx::Pg(tx) => tx.rollback().await,
+        match self.kind {
+            TxKind::Sea(tx) => unshare(tx)?.rollback().await,
+            TxKind::Pg(tx) => tx.rollback().await,
         }
         .map_err(Error::from_db)
     }
+}
+
+/// The transaction back from the statement tasks that shared it. They have all finished when the
+/// operation that ran them did; one still running means an operation was abandoned midway.
+fn unshare(tx: Arc<DatabaseTransaction>) -> Result<DatabaseTransaction> {
+    Arc::try_unwrap(tx).map_err(|_| {
+        Error::Config(
+            "a statement of this transaction is still running (an operation on it was \
+             abandoned); it will roll back when that statement ends"
+                .into(),
+        )
+    })
 }
 
 /// Where a handle runs its statements: a pool, or an open transaction. Never handed out.
@@ -113,8 +159,10 @@ impl<'a> Exec<'a> {
     pub(crate) fn backend(self) -> DbBackend {
         match self {
             Exec::Pool(pool) => pool.conn.get_database_backend(),
-            Exec::Tx(Tx::Sea(tx)) => tx.get_database_backend(),
-            Exec::Tx(Tx::Pg(_)) => DbBackend::Postgres,
+            Exec::Tx(tx) => match &tx.kind {
+                TxKind::Sea(sea) => sea.get_database_backend(),
+                TxKind::Pg(_) => DbBackend::Postgres,
+            },
         }
     }
 
@@ -133,9 +181,11 @@ impl<'a> Exec<'a> {
                     .map(Conn::OwnPg)
                     .map_err(Error::from_db)
             }
-            (Exec::Pool(pool), _) => Ok(Conn::Sea(DatabaseExecutor::Connection(&pool.conn))),
-            (Exec::Tx(Tx::Sea(tx)), _) => Ok(Conn::Sea(DatabaseExecutor::Transaction(tx))),
-            (Exec::Tx(Tx::Pg(tx)), _) => Ok(Conn::Pg(tx)),
+            (Exec::Pool(pool), _) => Ok(Conn::Pool(&pool.conn)),
+            (Exec::Tx(tx), _) => Ok(match &tx.kind {
+                TxKind::Sea(sea) => Conn::SeaTx(sea, &tx.failed),
+                TxKind::Pg(pg) => Conn::Pg(pg, &tx.failed),
+            }),
         }
     }
 
@@ -145,7 +195,7 @@ impl<'a> Exec<'a> {
     pub(crate) async fn open_write(self, tenant: TenantId) -> Result<Conn<'a>> {
         match self {
             Exec::Pool(pool) if pool.tenant_on_wire => self.open(Some(tenant)).await,
-            Exec::Pool(pool) => pool.begin_sea().await.map(Conn::OwnSea),
+            Exec::Pool(pool) => pool.begin_sea().await.map(|tx| Conn::OwnSea(Arc::new(tx))),
             Exec::Tx(_) => self.open(Some(tenant)).await,
         }
     }
@@ -154,14 +204,16 @@ impl<'a> Exec<'a> {
 /// The connection of one operation; see [`Exec::open`].
 #[derive(Debug)]
 pub(crate) enum Conn<'a> {
-    /// The pool or SeaORM's transaction, as they are.
-    Sea(DatabaseExecutor<'a>),
-    /// A PostgreSQL transaction of the caller's (a [`Tx`]).
-    Pg(&'a PgTx),
+    /// The pool, as it is.
+    Pool(&'a DatabaseConnection),
+    /// SeaORM's transaction of the caller's (a [`Tx`]), and its failure flag.
+    SeaTx(&'a Arc<DatabaseTransaction>, &'a AtomicBool),
+    /// A PostgreSQL transaction of the caller's (a [`Tx`]), and its failure flag.
+    Pg(&'a PgTx, &'a AtomicBool),
     /// A PostgreSQL transaction opened for this operation alone.
     OwnPg(PgTx),
     /// SeaORM's transaction opened for this write alone (SQLite, MySQL).
-    OwnSea(DatabaseTransaction),
+    OwnSea(Arc<DatabaseTransaction>),
 }
 
 impl Conn<'_> {
@@ -169,9 +221,9 @@ impl Conn<'_> {
     /// `result` is `Ok` and rolled back if not. A failed commit is the operation's error.
     pub(crate) async fn finish<T>(self, result: Result<T>) -> Result<T> {
         let tx = match self {
-            Conn::OwnPg(tx) => Tx::Pg(tx),
-            Conn::OwnSea(tx) => Tx::Sea(tx),
-            Conn::Sea(_) | Conn::Pg(_) => return result,
+            Conn::OwnPg(tx) => Tx::new(TxKind::Pg(tx)),
+            Conn::OwnSea(tx) => Tx::new(TxKind::Sea(tx)),
+            Conn::Pool(_) | Conn::SeaTx(..) | Conn::Pg(..) => return result,
         };
         match result {
             Ok(value) => tx.commit().await.map(|()| value),
@@ -191,28 +243,80 @@ impl Conn<'_> {
             Conn::OwnPg(tx) => tx.abandon(),
             // Not opened for reads; dropping it rolls it back (SeaORM queues the rollback).
             Conn::OwnSea(tx) => drop(tx),
-            Conn::Sea(_) | Conn::Pg(_) => {}
+            Conn::Pool(_) | Conn::SeaTx(..) | Conn::Pg(..) => {}
         }
         result
     }
+
+    /// The transaction's failure flag, for a statement run on a caller's transaction.
+    fn failed_flag(&self) -> Option<&AtomicBool> {
+        match self {
+            Conn::SeaTx(_, failed) | Conn::Pg(_, failed) => Some(failed),
+            _ => None,
+        }
+    }
 }
 
-/// Runs the same call on whichever connection `$conn` holds.
+/// Runs a statement on a task of its own, to completion even if the caller is dropped.
+///
+/// sqlx-mysql 0.9 is not cancel-safe while it reads a packet: a statement dropped between a
+/// packet's header and its body leaves the rest of the answer on the connection, where the next
+/// user of the connection could read it as its own (another tenant's rows). On MySQL every
+/// statement therefore runs detached, on a clone of the pool handle or of the shared transaction,
+/// and always reads its whole answer. (PostgreSQL and SQLite do not need it.)
+async fn detached<T, F>(statement: F) -> Result<T, DbErr>
+where
+    F: Future<Output = Result<T, DbErr>> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(statement).await.map_err(|e| {
+        DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
+            "a statement task ended abnormally: {e}"
+        )))
+    })?
+}
+
+/// Runs the same call on whichever connection `$conn` holds: detached on MySQL (see
+/// [`detached`]), and marking the caller's transaction failed if the statement fails.
 macro_rules! on_conn {
-    ($conn:expr, $c:ident => $call:expr) => {
-        match $conn {
-            Conn::Sea($c) => $call,
-            Conn::Pg($c) => $call,
-            Conn::OwnPg($c) => $call,
+    ($conn:expr, $c:ident => $call:expr) => {{
+        let result = match $conn {
+            Conn::Pool(pool) if pool.get_database_backend() == DbBackend::MySql => {
+                let $c = (*pool).clone();
+                detached(async move { $call }).await
+            }
+            Conn::SeaTx(tx, _) if tx.get_database_backend() == DbBackend::MySql => {
+                let $c = Arc::clone(tx);
+                detached(async move { $call }).await
+            }
+            Conn::OwnSea(tx) if tx.get_database_backend() == DbBackend::MySql => {
+                let $c = Arc::clone(tx);
+                detached(async move { $call }).await
+            }
+            Conn::Pool($c) => $call,
+            Conn::SeaTx($c, _) => $call,
             Conn::OwnSea($c) => $call,
+            Conn::Pg($c, _) => $call,
+            Conn::OwnPg($c) => $call,
+        };
+        if result.is_err() {
+            if let Some(failed) = $conn.failed_flag() {
+                failed.store(true, Ordering::Release);
+            }
         }
-    };
+        result
+    }};
 }
 
 #[async_trait::async_trait]
 impl ConnectionTrait for Conn<'_> {
     fn get_database_backend(&self) -> DbBackend {
-        on_conn!(self, c => c.get_database_backend())
+        match self {
+            Conn::Pool(c) => c.get_database_backend(),
+            Conn::SeaTx(c, _) => c.get_database_backend(),
+            Conn::OwnSea(c) => c.get_database_backend(),
+            Conn::Pg(..) | Conn::OwnPg(_) => DbBackend::Postgres,
+        }
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
@@ -220,7 +324,8 @@ impl ConnectionTrait for Conn<'_> {
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        on_conn!(self, c => c.execute_unprepared(sql).await)
+        let sql = sql.to_owned();
+        on_conn!(self, c => c.execute_unprepared(&sql).await)
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {

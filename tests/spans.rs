@@ -1,0 +1,109 @@
+//! Operation spans: every operation runs in one DEBUG span `tenant_scope.op` with its op, table, tenant and
+//! request id, and no row data. A binary of its own, so that no other test hits the call sites while the
+//! subscriber captures (`tracing` caches per call site whether anyone listens).
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use common::TestDb;
+use entity::{projects, tenants};
+use sea_orm::ActiveValue::Set;
+use tenant_scope::TenantId;
+use tracing::instrument::WithSubscriber;
+
+fn project(name: &str) -> projects::ActiveModel {
+    projects::ActiveModel {
+        name: Set(name.into()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+}
+
+/// A tenant and a context of it, with a known request id.
+async fn tenant(db: &tenant_scope::TenantDb) -> tenant_scope::TenantContext {
+    let system = db.system("test: provision").await.expect("system");
+    let tenant = system
+        .insert(tenants::ActiveModel {
+            id: Set(TenantId::new()),
+            name: Set("acme".into()),
+            created_at: Set(Utc::now()),
+        })
+        .await
+        .expect("tenant");
+    system.context_for(tenant.id).with_request_id("req-acme")
+}
+
+/// A `tracing` writer that keeps everything written to it.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+// Guarantee: every operation runs in one `tenant_scope.op` span with op, table, tenant and request id; row data
+// (here a project name) is never logged.
+common::backend_test!(
+    operations_have_spans_without_row_data,
+    |t: TestDb| async move {
+        let db = t.tenant_db().await;
+        let ctx = tenant(&db).await;
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .finish();
+        async {
+            let scope = db.scope(&ctx);
+            // Register the callsites, recompute their interest with this subscriber, then capture (see
+            // tests/system_access.rs).
+            let _ = scope.find::<projects::Entity>().count().await;
+            tracing::callsite::rebuild_interest_cache();
+            captured.0.lock().expect("lock").clear();
+            let p = scope
+                .insert(project("Secret-Name-4711"))
+                .await
+                .expect("insert");
+            scope.get::<projects::Entity>(p.id).await.expect("get");
+        }
+        .with_subscriber(subscriber)
+        .await;
+        let log = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+        let spans: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("tenant_scope.op") && l.contains("close"))
+            .collect();
+        let tenant = ctx.tenant().to_string();
+        for op in ["op=\"insert\"", "op=\"find_one\""] {
+            let line = spans
+                .iter()
+                .find(|l| l.contains(op))
+                .unwrap_or_else(|| panic!("no {op} span in:\n{log}"));
+            assert!(line.contains("table=\"projects\""), "{line}");
+            assert!(line.contains(&tenant), "{line}");
+            assert!(line.contains("request_id=\"req-acme\""), "{line}");
+        }
+        assert!(
+            !log.contains("Secret-Name-4711"),
+            "row data was logged:\n{log}"
+        );
+    }
+);
