@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::audit::{self, AuditAction};
 use crate::entity::{Global, TenantScoped};
 use crate::error::{Error, Result};
-use crate::exec::{Exec, Pool, Tx};
+use crate::exec::{Exec, Pool, Tx, acquire_ping_redundant, read};
 use crate::schema::SYSTEM_AUDIT_TABLE;
 use crate::scoped::{AllTenants, GlobalOnly, Scoped, ensure_not_refused, is_plain};
 use crate::self_check::{self, Risk};
@@ -256,8 +256,14 @@ pub struct TenantDbOptions {
 
 impl TenantDbOptions {
     /// Options for the application's connection: a URL, or SeaORM [`ConnectOptions`] (pool size,
-    /// timeouts, statement logging), used as given. (From a URL, SeaORM's defaults apply; they
-    /// include sqlx's statement logging.)
+    /// timeouts, statement logging), used as given, with one exception: on PostgreSQL and SQLite
+    /// the pool does not ping a connection before handing it out (`test_before_acquire` is
+    /// turned off), because the library makes that round trip redundant. On PostgreSQL every
+    /// operation begins with a `BEGIN`, which fails on a connection the server closed before
+    /// anything ran; the library then takes another connection. A SQLite connection lives in this
+    /// process and cannot be closed behind the pool's back. MySQL keeps the ping. (From a URL,
+    /// SeaORM's defaults apply; they include sqlx's statement logging, and on SQLite a pool of one
+    /// connection.)
     pub fn new(app: impl Into<ConnectOptions>) -> Self {
         Self {
             app: app.into(),
@@ -288,7 +294,11 @@ impl TenantDbOptions {
     /// - PostgreSQL: the self-check of the application's role and schema ([`Risk`]), and that the
     ///   system connection's role (if configured) may cross tenants.
     pub async fn connect(self) -> Result<TenantDb> {
-        let app = Database::connect(guard_mysql_pool(self.app))
+        let mut app = self.app;
+        if acquire_ping_redundant(app.get_url()) {
+            app.test_before_acquire(false);
+        }
+        let app = Database::connect(guard_mysql_pool(app))
             .await
             .map_err(Error::from_db)?;
         check_foreign_keys(&app).await?;
@@ -311,12 +321,12 @@ impl TenantDbOptions {
                 if system.get_database_backend() == DbBackend::Postgres {
                     self_check::system_role_crosses_tenants(&system).await?;
                 }
-                Some(Pool::new(system))
+                Some(Pool::system(system))
             }
             None => None,
         };
         Ok(TenantDb {
-            app: Pool::new(app),
+            app: Pool::app(app),
             system,
         })
     }
@@ -418,9 +428,13 @@ impl<'a> TenantScope<'a> {
     /// Crate-private: a raw read of the built-in verifiers' bookkeeping, which restricts to this
     /// handle's tenant itself.
     pub(crate) async fn query_all(&self, stmt: &SelectStatement) -> Result<Vec<QueryResult>> {
-        let conn = self.exec.open(Some(self.tenant())).await?;
-        let result = conn.query_all(stmt).await.map_err(Error::from_db);
-        conn.finish_read(result)
+        // The callers (the verifiers' bookkeeping) run inside spans of their own.
+        read!(
+            self.exec,
+            Some(self.tenant()),
+            tracing::Span::none(),
+            |conn| conn.query_all(stmt).await
+        )
     }
 
     /// Crate-private: runs a raw write of the built-in verifiers' bookkeeping (which always
@@ -465,7 +479,7 @@ impl<'a> TenantScope<'a> {
     pub async fn get<E: TenantScoped>(&self, id: E::Id) -> Result<E::Model> {
         self.find::<E>()
             .filter(E::id_column().eq(id))
-            .one()
+            .by_key()
             .await?
             .ok_or(Error::NotFound)
     }
@@ -643,16 +657,11 @@ impl<'a> TenantScope<'a> {
         R::Model: Send + Sync,
     {
         self.check_models(models)?;
-        async move {
-            let conn = self.exec.open(Some(self.tenant())).await?;
-            let result = models
-                .load_many(self.find::<R>().into_select(), &conn)
-                .await
-                .map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(trace::op_span("load_many", table_of::<R>(), Some(self.ctx)))
-        .await
+        let related = self.find::<R>().into_select();
+        let span = trace::op_span("load_many", table_of::<R>(), Some(self.ctx));
+        read!(self.exec, Some(self.tenant()), span, |conn| models
+            .load_many(related, &conn)
+            .await)
     }
 
     /// Loads, for each model of `models`, its related row of `R` (a `belongs_to`), in one query.
@@ -664,16 +673,11 @@ impl<'a> TenantScope<'a> {
         R::Model: Send + Sync,
     {
         self.check_models(models)?;
-        async move {
-            let conn = self.exec.open(Some(self.tenant())).await?;
-            let result = models
-                .load_one(self.find::<R>().into_select(), &conn)
-                .await
-                .map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(trace::op_span("load_one", table_of::<R>(), Some(self.ctx)))
-        .await
+        let related = self.find::<R>().into_select();
+        let span = trace::op_span("load_one", table_of::<R>(), Some(self.ctx));
+        read!(self.exec, Some(self.tenant()), span, |conn| models
+            .load_one(related, &conn)
+            .await)
     }
 
     fn check_models<M>(&self, models: &[M]) -> Result<()>
@@ -1012,9 +1016,9 @@ impl<'a> VerifierDb<'a> {
         claimed: TenantId,
         stmt: &SelectStatement,
     ) -> Result<Vec<QueryResult>> {
-        let conn = self.exec.open(Some(claimed)).await?;
-        let result = conn.query_all(stmt).await.map_err(Error::from_db);
-        conn.finish_read(result)
+        read!(self.exec, Some(claimed), tracing::Span::none(), |conn| conn
+            .query_all(stmt)
+            .await)
     }
 }
 
@@ -1034,7 +1038,7 @@ impl<'a> GlobalDb<'a> {
     pub async fn get<E: Global>(&self, id: impl Into<Value>) -> Result<E::Model> {
         self.find::<E>()
             .filter(E::id_column().eq(id.into()))
-            .one()
+            .by_key()
             .await?
             .ok_or(Error::NotFound)
     }

@@ -10,10 +10,9 @@ use sea_orm::{
 
 use crate::entity::TenantScoped;
 use crate::error::{Error, Result};
-use crate::exec::Exec;
+use crate::exec::{Exec, read};
 use crate::tenant::{TenantContext, TenantId};
 use crate::trace;
-use tracing::Instrument;
 
 /// A SeaORM query already restricted to one tenant and bound to its connection.
 ///
@@ -245,10 +244,18 @@ where
     }
 }
 
-impl<Q, S> Scoped<'_, Q, S> {
-    /// Refuses to run a query that was refined with an expression outside the scope.
-    fn check(&self) -> Result<()> {
-        ensure_not_refused(self.refused)
+impl<'a, Q, S> Scoped<'a, Q, S> {
+    /// What running this query as the operation `op` on `table` needs: the query, where it runs,
+    /// its tenant and its span; [`Error::Invalid`] if it was refined with an expression outside
+    /// the scope.
+    fn into_read(
+        self,
+        op: &'static str,
+        table: &'static str,
+    ) -> Result<(Q, Exec<'a>, Option<TenantId>, tracing::Span)> {
+        ensure_not_refused(self.refused)?;
+        let span = trace::op_span(op, table, self.ctx);
+        Ok((self.query, self.exec, self.tenant, span))
     }
 }
 
@@ -364,28 +371,28 @@ impl<E: EntityTrait, S> Scoped<'_, Select<E>, S> {
 
     /// All matching rows.
     pub async fn all(self) -> Result<Vec<E::Model>> {
-        self.check()?;
-        let span = trace::op_span("find", trace::table_of::<E>(), self.ctx);
-        async move {
-            let conn = self.exec.open(self.tenant).await?;
-            let result = self.query.all(&conn).await.map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(span)
-        .await
+        let (query, exec, tenant, span) = self.into_read("find", trace::table_of::<E>())?;
+        read!(exec, tenant, span, |conn| query.all(&conn).await)
     }
 
     /// The first matching row, if any.
     pub async fn one(self) -> Result<Option<E::Model>> {
-        self.check()?;
-        let span = trace::op_span("find_one", trace::table_of::<E>(), self.ctx);
-        async move {
-            let conn = self.exec.open(self.tenant).await?;
-            let result = self.query.one(&conn).await.map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(span)
-        .await
+        let (query, exec, tenant, span) = self.into_read("find_one", trace::table_of::<E>())?;
+        read!(exec, tenant, span, |conn| query.one(&conn).await)
+    }
+
+    /// Crate-private: the one row of a query already restricted to a whole primary key (the
+    /// handles' `get`), as the operation `get`.
+    ///
+    /// Unlike [`Scoped::one`] it sends no `LIMIT`: the key matches at most one row anyway, and
+    /// sqlx-sqlite 0.9 runs a statement with a bound `LIMIT ?` markedly slower than one without
+    /// (docs/benchmarks.md).
+    pub(crate) async fn by_key(self) -> Result<Option<E::Model>> {
+        let (query, exec, tenant, span) = self.into_read("get", trace::table_of::<E>())?;
+        read!(exec, tenant, span, |conn| query
+            .all(&conn)
+            .await
+            .map(|rows| rows.into_iter().next()))
     }
 }
 
@@ -396,17 +403,11 @@ where
 {
     /// The number of matching rows (honouring `limit` and `offset`).
     pub async fn count(self) -> Result<u64> {
-        self.check()?;
-        let span = trace::op_span("count", trace::table_of::<E>(), self.ctx);
-        async move {
-            let conn = self.exec.open(self.tenant).await?;
-            let result = PaginatorTrait::count(self.query, &conn)
-                .await
-                .map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(span)
-        .await
+        let (query, exec, tenant, span) = self.into_read("count", trace::table_of::<E>())?;
+        read!(exec, tenant, span, |conn| PaginatorTrait::count(
+            query, &conn
+        )
+        .await)
     }
 
     /// Pages of `page_size` rows (SeaORM's paginator, over the scoped query).
@@ -433,28 +434,14 @@ where
 {
     /// All matching rows, each with its related row or `None`.
     pub async fn all(self) -> Result<Vec<(E::Model, Option<R::Model>)>> {
-        self.check()?;
-        let span = trace::op_span("find", trace::table_of::<E>(), self.ctx);
-        async move {
-            let conn = self.exec.open(self.tenant).await?;
-            let result = self.query.all(&conn).await.map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(span)
-        .await
+        let (query, exec, tenant, span) = self.into_read("find", trace::table_of::<E>())?;
+        read!(exec, tenant, span, |conn| query.all(&conn).await)
     }
 
     /// The first matching row with its related row, if any.
     pub async fn one(self) -> Result<Option<(E::Model, Option<R::Model>)>> {
-        self.check()?;
-        let span = trace::op_span("find_one", trace::table_of::<E>(), self.ctx);
-        async move {
-            let conn = self.exec.open(self.tenant).await?;
-            let result = self.query.one(&conn).await.map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(span)
-        .await
+        let (query, exec, tenant, span) = self.into_read("find_one", trace::table_of::<E>())?;
+        read!(exec, tenant, span, |conn| query.one(&conn).await)
     }
 }
 
@@ -465,15 +452,8 @@ where
 {
     /// All matching rows, each with its related rows.
     pub async fn all(self) -> Result<Vec<(E::Model, Vec<R::Model>)>> {
-        self.check()?;
-        let span = trace::op_span("find", trace::table_of::<E>(), self.ctx);
-        async move {
-            let conn = self.exec.open(self.tenant).await?;
-            let result = self.query.all(&conn).await.map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(span)
-        .await
+        let (query, exec, tenant, span) = self.into_read("find", trace::table_of::<E>())?;
+        read!(exec, tenant, span, |conn| query.all(&conn).await)
     }
 }
 
@@ -518,19 +498,11 @@ where
             return Ok(Vec::new());
         }
         let span = trace::op_span("fetch_page", trace::table_of::<E>(), self.ctx);
-        async move {
-            let conn = self.exec.open(self.tenant).await?;
-            let result = self
-                .query
-                .clone()
-                .paginate(&conn, self.page_size)
-                .fetch_page(page)
-                .await
-                .map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(span)
-        .await
+        let (query, page_size) = (self.query.clone(), self.page_size);
+        read!(self.exec, self.tenant, span, |conn| query
+            .paginate(&conn, page_size)
+            .fetch_page(page)
+            .await)
     }
 
     /// The number of matching rows and of pages.
@@ -538,18 +510,10 @@ where
         self.check()?;
         self.check_page_size()?;
         let span = trace::op_span("count_pages", trace::table_of::<E>(), self.ctx);
-        async move {
-            let conn = self.exec.open(self.tenant).await?;
-            let result = self
-                .query
-                .clone()
-                .paginate(&conn, self.page_size)
-                .num_items_and_pages()
-                .await
-                .map_err(Error::from_db);
-            conn.finish_read(result)
-        }
-        .instrument(span)
-        .await
+        let (query, page_size) = (self.query.clone(), self.page_size);
+        read!(self.exec, self.tenant, span, |conn| query
+            .paginate(&conn, page_size)
+            .num_items_and_pages()
+            .await)
     }
 }

@@ -40,7 +40,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
     DbBackend, EntityTrait, QueryFilter, Statement, TransactionTrait,
 };
-use tenant_scope::{Error, TenantContext, TenantDb, TenantId};
+use tenant_scope::{Error, TenantContext, TenantDb};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -475,20 +475,12 @@ async fn library(t: &TestDb, proxy: &Proxy, tune: impl FnOnce(&mut ConnectOption
 /// A tenant with `rows` projects, provisioned as the owner.
 async fn provision(db: &TenantDb, rows: usize) -> (TenantContext, Vec<Uuid>) {
     let system = db.system("round trip test fixture").await.expect("system");
-    let tenant = system
-        .insert(tenants::ActiveModel {
-            id: Set(TenantId::new()),
-            name: Set(format!("tenant {}", Uuid::now_v7())),
-            created_at: Set(Utc::now()),
-        })
-        .await
-        .expect("tenant");
-    let ctx = system.context_for(tenant.id);
+    let ctx = common::new_tenant(&system).await;
     let mut ids = Vec::new();
     for i in 0..rows {
         let project = system
             .insert(projects::ActiveModel {
-                tenant_id: Set(tenant.id),
+                tenant_id: Set(ctx.tenant()),
                 id: Set(Uuid::now_v7()),
                 name: Set(format!("fixture {i}")),
                 created_at: Set(Utc::now()),
@@ -522,6 +514,17 @@ async fn measure_library(db: &TenantDb, proxy: &Proxy) -> Vec<Measured> {
         measure(proxy, "get", async || {
             let row = scope.get::<projects::Entity>(anchor).await.expect("get");
             assert_eq!(row.id, anchor);
+        })
+        .await,
+    );
+    rows.push(
+        measure(proxy, "global get", async || {
+            let row = db
+                .global()
+                .get::<tenants::Entity>(ctx.tenant())
+                .await
+                .expect("global get");
+            assert_eq!(row.id, ctx.tenant());
         })
         .await,
     );
@@ -706,59 +709,55 @@ async fn round_trips_per_operation() {
         // The library as it comes (SeaORM's default pool options).
         let defaults = with_library(&t, |_| {}, measure_library).await;
         print_table(
-            "Round trips per operation, PostgreSQL, library defaults (sqlx pings on acquire)",
+            "Round trips per operation, PostgreSQL, library defaults",
             &defaults,
         );
-        // With sqlx's ping before each acquire turned off (the ping on release stays).
-        let no_acquire_ping = with_library(
+        // With sqlx's ping before each acquire asked for explicitly: the library turns it off all
+        // the same (TenantDbOptions::new), since its BEGIN is the check.
+        let ping_asked = with_library(
             &t,
             |o| {
-                o.test_before_acquire(false);
+                o.test_before_acquire(true);
             },
             measure_library,
         )
         .await;
-        print_table(
-            "Round trips per operation, PostgreSQL, ConnectOptions::test_before_acquire(false)",
-            &no_acquire_ping,
-        );
         let plain = measure_plain(&t).await;
         print_table(
             "The same get by hand, plain SeaORM (default pool options)",
             &plain,
         );
 
-        // Foreground: sqlx's acquire ping (`Sync`, with the library's default pool options),
-        // `BEGIN; SELECT set_config(..)` (one simple query), each statement, and `COMMIT` for
-        // writes. Every write is followed by the insert of its audit event (src/audit.rs), a round
-        // trip of its own. Reads do not wait for the end of their transaction: its `ROLLBACK` goes
-        // out with sqlx's release ping, in the background. So, with `W` writes and `S` statements:
-        // foreground = [ping] + 1 + S + W + (1 if W > 0), release = 1.
-        let expected = |ping: usize| {
-            let read = |statements: usize| ping + 1 + statements;
-            let write = |statements: usize, writes: usize| ping + 1 + statements + writes + 1;
-            vec![
-                ("get", read(1), 1),
-                ("list (find+filter+all)", read(1), 1),
-                ("count", read(1), 1),
-                ("insert", write(1, 1), 1),
-                ("update", write(1, 1), 1),
-                ("delete", write(1, 1), 1),
-                ("update_many", write(1, 1), 1),
-                ("transaction of 3 (insert, get, update)", write(3, 2), 1),
-            ]
-        };
-        // The numbers, spelled out: get 3 + 1, insert 5 + 1, transaction of 3 8 + 1 by default;
-        // one less in the foreground without the acquire ping.
-        assert_eq!(expected(1)[0], ("get", 3, 1));
-        assert_eq!(expected(1)[3], ("insert", 5, 1));
+        // Foreground: `BEGIN; SELECT set_config(..)` (one simple query; just `BEGIN` for the
+        // global handle), each statement, and `COMMIT` for writes. No acquire ping: the library's
+        // pool does not ping before handing out a connection, the `BEGIN` is the check
+        // (tests/reconnect.rs). Every write is followed by the insert of its audit event
+        // (src/audit.rs), a round trip of its own. Reads do not wait for the end of their
+        // transaction: its `ROLLBACK` goes out with sqlx's release ping, in the background. So,
+        // with `W` writes and `S` statements: foreground = 1 + S + W + (1 if W > 0), release = 1.
+        let read = |statements: usize| 1 + statements;
+        let write = |statements: usize, writes: usize| 1 + statements + writes + 1;
+        let expected = vec![
+            ("get", read(1), 1),
+            ("global get", read(1), 1),
+            ("list (find+filter+all)", read(1), 1),
+            ("count", read(1), 1),
+            ("insert", write(1, 1), 1),
+            ("update", write(1, 1), 1),
+            ("delete", write(1, 1), 1),
+            ("update_many", write(1, 1), 1),
+            ("transaction of 3 (insert, get, update)", write(3, 2), 1),
+        ];
+        // The numbers, spelled out: get 2 + 1 (as many as the hand-written get below), insert
+        // 4 + 1, a transaction of 3 7 + 1.
+        assert_eq!(expected[0], ("get", 2, 1));
+        assert_eq!(expected[4], ("insert", 4, 1));
         assert_eq!(
-            expected(1)[7],
-            ("transaction of 3 (insert, get, update)", 8, 1)
+            expected[8],
+            ("transaction of 3 (insert, get, update)", 7, 1)
         );
-        assert_eq!(expected(0)[3], ("insert", 4, 1));
-        assert_counts(&defaults, &expected(1));
-        assert_counts(&no_acquire_ping, &expected(0));
+        assert_counts(&defaults, &expected);
+        assert_counts(&ping_asked, &expected);
         assert_counts(
             &plain,
             &[

@@ -92,7 +92,7 @@ common::backend_test!(
             .filter(|l| l.contains("tenant_scope.op") && l.contains("close"))
             .collect();
         let tenant = ctx.tenant().to_string();
-        for op in ["op=\"insert\"", "op=\"find_one\""] {
+        for op in ["op=\"insert\"", "op=\"get\""] {
             let line = spans
                 .iter()
                 .find(|l| l.contains(op))

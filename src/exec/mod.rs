@@ -25,21 +25,62 @@ pub(crate) use postgres::PgTx;
 use crate::error::{Error, Result};
 use crate::tenant::TenantId;
 
-/// A connection pool, and whether it carries the tenant on the wire.
+/// A connection pool, and how operations run on it.
 #[derive(Clone, Debug)]
 pub(crate) struct Pool {
     conn: DatabaseConnection,
-    /// PostgreSQL: every tenant operation runs in a transaction that sets `tenant_scope.tenant_id`.
-    tenant_on_wire: bool,
+    mode: Mode,
+}
+
+/// How operations reach the database through a [`Pool`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// SQLite, MySQL, and the system pool on PostgreSQL: statements run on the pool as they are
+    /// (writes of a tenant in a transaction of their own, for their audit event).
+    Plain,
+    /// The application's pool on PostgreSQL: every operation runs in a transaction it begins,
+    /// with `tenant_scope.tenant_id` set if it has a tenant. That `BEGIN` is also the check that
+    /// the pooled connection is alive, so the pool does not ping before handing one out
+    /// ([`acquire_ping_redundant`]); a `BEGIN` on a connection the server closed is retried on
+    /// another ([`PgTx::begin`]).
+    PgApp,
+}
+
+/// Whether sqlx's ping before it hands out a pooled connection (`test_before_acquire`) is
+/// redundant for the application's pool at `url`, so that
+/// [`TenantDbOptions::connect`](crate::TenantDbOptions::connect) turns it off, saving one round
+/// trip per operation:
+///
+/// - PostgreSQL: every operation of the application's pool begins with a `BEGIN` (see
+///   [`Mode::PgApp`]), which fails, before anything ran, on a connection that is gone; the
+///   library then takes another one.
+/// - SQLite: a connection is a thread of this process, not a socket; nothing closes it behind
+///   the pool's back.
+///
+/// MySQL keeps the ping: its reads run without `BEGIN`, and servers close idle connections
+/// (`wait_timeout`).
+pub(crate) fn acquire_ping_redundant(url: &str) -> bool {
+    url.starts_with("postgres") || url.starts_with("sqlite")
 }
 
 impl Pool {
-    /// A pool of the application: on PostgreSQL it sets the tenant for row level security.
-    pub(crate) fn new(conn: DatabaseConnection) -> Self {
-        let tenant_on_wire = conn.get_database_backend() == DbBackend::Postgres;
+    /// The application's pool: on PostgreSQL every operation runs in a transaction that sets its
+    /// tenant, for row level security.
+    pub(crate) fn app(conn: DatabaseConnection) -> Self {
+        let mode = if conn.get_database_backend() == DbBackend::Postgres {
+            Mode::PgApp
+        } else {
+            Mode::Plain
+        };
+        Self { conn, mode }
+    }
+
+    /// The pool of system access: statements run as they are (on PostgreSQL as a role that may
+    /// cross tenants, outside any transaction unless the caller opens one).
+    pub(crate) fn system(conn: DatabaseConnection) -> Self {
         Self {
             conn,
-            tenant_on_wire,
+            mode: Mode::Plain,
         }
     }
 
@@ -50,9 +91,9 @@ impl Pool {
 
     /// Begins a transaction of `tenant` (on PostgreSQL with the tenant set, in the same round trip).
     pub(crate) async fn begin(&self, tenant: TenantId) -> Result<Tx> {
-        if self.tenant_on_wire {
+        if self.mode == Mode::PgApp {
             let pool = self.conn.get_postgres_connection_pool();
-            PgTx::begin(pool, tenant)
+            PgTx::begin(pool, Some(tenant))
                 .await
                 .map(|tx| Tx::new(TxKind::Pg(tx)))
                 .map_err(Error::from_db)
@@ -168,21 +209,22 @@ impl<'a> Exec<'a> {
 
     /// A connection for one operation.
     ///
-    /// With a `tenant`, on PostgreSQL outside a transaction, this begins a transaction that sets
-    /// the tenant (one round trip); end it with [`Conn::finish`] or [`Conn::finish_read`]. Inside a
-    /// [`Tx`] the tenant is already set. Without a tenant (the system and global handles), and on
-    /// SQLite and MySQL, the pool is used as it is.
+    /// On the application's pool on PostgreSQL this begins a transaction (one round trip), which
+    /// sets `tenant` if there is one (the global handle's reads have none: no tenant's rows are
+    /// visible to them); end it with [`Conn::finish`] or [`Conn::finish_read`]. Inside a [`Tx`]
+    /// the tenant is already set. On SQLite and MySQL, and on the system pool, the pool is used as
+    /// it is.
     pub(crate) async fn open(self, tenant: Option<TenantId>) -> Result<Conn<'a>> {
-        match (self, tenant) {
-            (Exec::Pool(pool), Some(tenant)) if pool.tenant_on_wire => {
+        match self {
+            Exec::Pool(pool) if pool.mode == Mode::PgApp => {
                 let pool = pool.conn.get_postgres_connection_pool();
                 PgTx::begin(pool, tenant)
                     .await
                     .map(Conn::OwnPg)
                     .map_err(Error::from_db)
             }
-            (Exec::Pool(pool), _) => Ok(Conn::Pool(&pool.conn)),
-            (Exec::Tx(tx), _) => Ok(match &tx.kind {
+            Exec::Pool(pool) => Ok(Conn::Pool(&pool.conn)),
+            Exec::Tx(tx) => Ok(match &tx.kind {
                 TxKind::Sea(sea) => Conn::SeaTx(sea, &tx.failed),
                 TxKind::Pg(pg) => Conn::Pg(pg, &tx.failed),
             }),
@@ -194,12 +236,35 @@ impl<'a> Exec<'a> {
     /// tenant set); end it with [`Conn::finish`].
     pub(crate) async fn open_write(self, tenant: TenantId) -> Result<Conn<'a>> {
         match self {
-            Exec::Pool(pool) if pool.tenant_on_wire => self.open(Some(tenant)).await,
+            Exec::Pool(pool) if pool.mode == Mode::PgApp => self.open(Some(tenant)).await,
             Exec::Pool(pool) => pool.begin_sea().await.map(|tx| Conn::OwnSea(Arc::new(tx))),
             Exec::Tx(_) => self.open(Some(tenant)).await,
         }
     }
 }
+
+/// Runs one read-only operation: opens its connection on `$exec` ([`Exec::open`]: on PostgreSQL a
+/// transaction that sets `$tenant`), evaluates `$body` (a SeaORM call on `&$conn` returning
+/// `Result<_, DbErr>`), and ends the transaction without waiting ([`Conn::finish_read`]), all
+/// inside `$span`. Every read of the handles goes through here, so none can forget to end its
+/// transaction. (A macro rather than a function taking an async closure: such a closure borrowing
+/// the connection trips rustc's higher-ranked `Send` checks in callers' futures.)
+macro_rules! read {
+    ($exec:expr, $tenant:expr, $span:expr, |$conn:ident| $body:expr) => {{
+        let (exec, tenant): ($crate::exec::Exec<'_>, Option<$crate::tenant::TenantId>) =
+            ($exec, $tenant);
+        ::tracing::Instrument::instrument(
+            async move {
+                let $conn = exec.open(tenant).await?;
+                let result = $body.map_err($crate::error::Error::from_db);
+                $conn.finish_read(result)
+            },
+            $span,
+        )
+        .await
+    }};
+}
+pub(crate) use read;
 
 /// The connection of one operation; see [`Exec::open`].
 #[derive(Debug)]

@@ -1,5 +1,6 @@
 //! A PostgreSQL transaction that carries a tenant: `BEGIN` and
-//! `set_config('tenant_scope.tenant_id', …, true)` in one round trip.
+//! `set_config('tenant_scope.tenant_id', …, true)` in one round trip, which also checks that the
+//! pooled connection is alive.
 //!
 //! SeaORM's own transaction sends `BEGIN` alone, so setting the tenant through it costs a round
 //! trip of its own. sqlx can open a transaction with a custom `BEGIN` text, sent as one simple-query
@@ -37,20 +38,50 @@ impl std::fmt::Debug for PgTx {
     }
 }
 
-/// The `BEGIN` text of a transaction of `tenant`: one simple-query message with two statements.
+/// The `BEGIN` text of a transaction of `tenant`: one simple-query message with two statements
+/// (just `BEGIN` without a tenant: the global handle's reads, which see no tenant's rows).
 ///
 /// The tenant is written into the text rather than bound, because the simple-query protocol (the
 /// only one that takes two statements in one message) has no parameters. It cannot inject
 /// anything: it is a [`uuid::Uuid`] in its canonical hyphenated form, `[0-9a-f-]` only.
-pub(crate) fn begin_sql(tenant: TenantId) -> String {
-    format!(
-        "BEGIN; SELECT set_config('{TENANT_SETTING}', '{}', true)",
-        tenant.as_uuid().hyphenated()
-    )
+pub(crate) fn begin_sql(tenant: Option<TenantId>) -> String {
+    match tenant {
+        Some(tenant) => format!(
+            "BEGIN; SELECT set_config('{TENANT_SETTING}', '{}', true)",
+            tenant.as_uuid().hyphenated()
+        ),
+        None => "BEGIN".to_owned(),
+    }
+}
+
+/// Whether `error`, from taking a pooled connection and sending it `BEGIN`, means that the
+/// connection was already gone: closed by the server (a restart, `pg_terminate_backend`,
+/// `idle_session_timeout`), a proxy or the network while it sat in the pool. Nothing ran on it,
+/// so the `BEGIN` may be tried on another connection.
+///
+/// That is an I/O error, or a server error of class 08 (connection exception) or 57P (operator
+/// intervention: `57P01` admin shutdown, `57P05` idle session timeout, ...). Anything else (a
+/// timeout waiting for the pool, a refused login, a syntax error) is the answer.
+pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 impl PgTx {
-    /// Takes a connection from `pool` and begins a transaction with the tenant set: one round trip.
+    /// Takes a connection from `pool` and begins a transaction with the tenant set (if there is
+    /// one): one round trip.
+    ///
+    /// The application's pool does not ping a connection before handing it out (see
+    /// [`acquire_ping_redundant`](super::acquire_ping_redundant)): this `BEGIN` is the check. A
+    /// connection that the server closed while it was idle fails it before anything ran on it
+    /// ([`connection_lost`]); sqlx then closes that connection, and the `BEGIN` is sent on the
+    /// next one, up to once per connection the pool may hold, plus a new one. After a server
+    /// restart every idle connection is gone, and they are all replaced this way.
     ///
     /// The `BEGIN` runs on a task of its own, so that it completes even if the caller's future is
     /// dropped (a timeout, a client that went away): sqlx marks a connection as in a transaction
@@ -59,11 +90,29 @@ impl PgTx {
     /// set, and nothing would roll it back. Run to completion, an abandoned transaction is dropped
     /// on that task and rolled back like any other (tests/pool_safety.rs cancels operations to
     /// check this).
-    pub(crate) async fn begin(pool: &sqlx::PgPool, tenant: TenantId) -> Result<Self, DbErr> {
+    pub(crate) async fn begin(
+        pool: &sqlx::PgPool,
+        tenant: Option<TenantId>,
+    ) -> Result<Self, DbErr> {
         let pool = pool.clone();
         let begin = tokio::spawn(async move {
-            pool.begin_with(sqlx::AssertSqlSafe(begin_sql(tenant)))
-                .await
+            let sql = begin_sql(tenant);
+            let attempts = pool.options().get_max_connections().saturating_add(1);
+            let mut attempt = 1;
+            loop {
+                match pool.begin_with(sqlx::AssertSqlSafe(sql.clone())).await {
+                    Err(error) if attempt < attempts && connection_lost(&error) => {
+                        tracing::debug!(
+                            target: "tenant_scope",
+                            %error,
+                            attempt,
+                            "a pooled connection was closed while idle; beginning on another"
+                        );
+                        attempt += 1;
+                    }
+                    result => return result,
+                }
+            }
         });
         let tx = begin
             .await
@@ -181,9 +230,24 @@ mod tests {
             0x0192_0000_0000_7000_8000_0000_0000_00ab,
         ));
         assert_eq!(
-            begin_sql(tenant),
+            begin_sql(Some(tenant)),
             "BEGIN; SELECT set_config('tenant_scope.tenant_id', \
              '01920000-0000-7000-8000-0000000000ab', true)"
         );
+        assert_eq!(begin_sql(None), "BEGIN");
+    }
+
+    #[test]
+    fn only_a_gone_connection_is_retried() {
+        let io = |kind| sqlx::Error::Io(std::io::Error::from(kind));
+        assert!(connection_lost(&io(std::io::ErrorKind::BrokenPipe)));
+        assert!(connection_lost(&io(std::io::ErrorKind::UnexpectedEof)));
+        assert!(connection_lost(&io(std::io::ErrorKind::ConnectionReset)));
+        assert!(!connection_lost(&sqlx::Error::PoolTimedOut));
+        assert!(!connection_lost(&sqlx::Error::PoolClosed));
+        assert!(!connection_lost(&sqlx::Error::Protocol(
+            "unexpected message".into()
+        )));
+        assert!(!connection_lost(&sqlx::Error::RowNotFound));
     }
 }
