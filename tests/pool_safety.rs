@@ -1480,8 +1480,8 @@ common::backend_test!(
         let stages: Vec<(&str, Matcher, usize)> = match backend {
             Backend::Postgres => vec![
                 (
-                    "BEGIN + set_config",
-                    |c| contains(c, b"BEGIN; SELECT set_config"),
+                    "BEGIN + SET LOCAL",
+                    |c| contains(c, b"BEGIN; SET LOCAL tenant_scope.tenant_id"),
                     0,
                 ),
                 ("statement", |c| c.first() == Some(&b'B'), 0),

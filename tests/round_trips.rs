@@ -728,7 +728,7 @@ async fn round_trips_per_operation() {
             &plain,
         );
 
-        // Foreground: `BEGIN; SELECT set_config(..)` (one simple query; just `BEGIN` for the
+        // Foreground: `BEGIN; SET LOCAL tenant_scope.tenant_id = ..` (one simple query; just `BEGIN` for the
         // global handle), each statement, and `COMMIT` for writes. No acquire ping: the library's
         // pool does not ping before handing out a connection, the `BEGIN` is the check
         // (tests/reconnect.rs). Every write is followed by the insert of its audit event

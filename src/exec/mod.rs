@@ -9,6 +9,7 @@
 //!
 //! Nothing here is public: no handle gives out a SeaORM connection.
 
+mod complete;
 mod postgres;
 
 use std::future::Future;
@@ -20,6 +21,7 @@ use sea_orm::{
     QueryResult, Statement, TransactionTrait,
 };
 
+use complete::completes;
 pub(crate) use postgres::PgTx;
 
 use crate::error::{Error, Result};
@@ -106,17 +108,12 @@ impl Pool {
 
     /// SeaORM's transaction.
     ///
-    /// Like [`PgTx::begin`], the `BEGIN` runs on a task of its own so that a cancelled caller
-    /// cannot leave a pooled connection inside a transaction sqlx does not know about.
+    /// Like [`PgTx::begin`], the `BEGIN` runs to completion ([`completes`]) so that a cancelled
+    /// caller cannot leave a pooled connection inside a transaction sqlx does not know about.
     async fn begin_sea(&self) -> Result<DatabaseTransaction> {
         let conn = self.conn.clone();
-        tokio::spawn(async move { conn.begin().await })
+        completes(async move { conn.begin().await })
             .await
-            .map_err(|e| {
-                Error::from_db(DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
-                    "beginning a transaction: {e}"
-                ))))
-            })?
             .map_err(Error::from_db)
     }
 }
@@ -322,7 +319,7 @@ impl Conn<'_> {
     }
 }
 
-/// Runs a statement on a task of its own, to completion even if the caller is dropped.
+/// Runs a statement to completion even if the caller is dropped ([`completes`]).
 ///
 /// sqlx-mysql 0.9 is not cancel-safe while it reads a packet: a statement dropped between a
 /// packet's header and its body leaves the rest of the answer on the connection, where the next
@@ -334,11 +331,7 @@ where
     F: Future<Output = Result<T, DbErr>> + Send + 'static,
     T: Send + 'static,
 {
-    tokio::spawn(statement).await.map_err(|e| {
-        DbErr::Conn(sea_orm::RuntimeErr::Internal(format!(
-            "a statement task ended abnormally: {e}"
-        )))
-    })?
+    completes(statement).await
 }
 
 /// Runs the same call on whichever connection `$conn` holds: detached on MySQL (see

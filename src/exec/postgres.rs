@@ -1,6 +1,6 @@
 //! A PostgreSQL transaction that carries a tenant: `BEGIN` and
-//! `set_config('tenant_scope.tenant_id', …, true)` in one round trip, which also checks that the
-//! pooled connection is alive.
+//! `SET LOCAL tenant_scope.tenant_id = …` in one round trip, which also checks that the pooled
+//! connection is alive.
 //!
 //! SeaORM's own transaction sends `BEGIN` alone, so setting the tenant through it costs a round
 //! trip of its own. sqlx can open a transaction with a custom `BEGIN` text, sent as one simple-query
@@ -23,6 +23,7 @@ use sea_orm::{
 };
 use sea_query_sqlx::SqlxValues;
 
+use super::complete::completes;
 use crate::schema::rls::TENANT_SETTING;
 use crate::tenant::TenantId;
 
@@ -38,16 +39,23 @@ impl std::fmt::Debug for PgTx {
     }
 }
 
-/// The `BEGIN` text of a transaction of `tenant`: one simple-query message with two statements
-/// (just `BEGIN` without a tenant: the global handle's reads, which see no tenant's rows).
+/// The `BEGIN` text of a transaction of `tenant`: one simple-query message with two statements,
+/// `BEGIN; SET LOCAL tenant_scope.tenant_id = '<uuid>'` (just `BEGIN` without a tenant: the global
+/// handle's reads, which see no tenant's rows).
+///
+/// `SET LOCAL` is `set_config(.., true)` as a command: the same transaction-local setting, which
+/// `COMMIT` or `ROLLBACK` ends. As a command the server runs it without planning a query and
+/// answers without a row, which makes the message measurably cheaper than
+/// `SELECT set_config(..)` (docs/benchmarks.md).
 ///
 /// The tenant is written into the text rather than bound, because the simple-query protocol (the
-/// only one that takes two statements in one message) has no parameters. It cannot inject
-/// anything: it is a [`uuid::Uuid`] in its canonical hyphenated form, `[0-9a-f-]` only.
+/// only one that takes two statements in one message) has no parameters, and `SET` takes none
+/// anyway. It cannot inject anything: it is a [`uuid::Uuid`] in its canonical hyphenated form,
+/// `[0-9a-f-]` only.
 pub(crate) fn begin_sql(tenant: Option<TenantId>) -> String {
     match tenant {
         Some(tenant) => format!(
-            "BEGIN; SELECT set_config('{TENANT_SETTING}', '{}', true)",
+            "BEGIN; SET LOCAL {TENANT_SETTING} = '{}'",
             tenant.as_uuid().hyphenated()
         ),
         None => "BEGIN".to_owned(),
@@ -83,19 +91,18 @@ impl PgTx {
     /// next one, up to once per connection the pool may hold, plus a new one. After a server
     /// restart every idle connection is gone, and they are all replaced this way.
     ///
-    /// The `BEGIN` runs on a task of its own, so that it completes even if the caller's future is
-    /// dropped (a timeout, a client that went away): sqlx marks a connection as in a transaction
-    /// only once the server has answered the `BEGIN`, so a `begin` cancelled while waiting for that
-    /// answer would return the connection to the pool inside an open transaction with the tenant
-    /// set, and nothing would roll it back. Run to completion, an abandoned transaction is dropped
-    /// on that task and rolled back like any other (tests/pool_safety.rs cancels operations to
-    /// check this).
+    /// The `BEGIN` runs to completion even if the caller's future is dropped (a timeout, a client
+    /// that went away; see [`completes`]): sqlx marks a connection as in a transaction only once
+    /// the server has answered the `BEGIN`, so a `begin` cancelled while waiting for that answer
+    /// would return the connection to the pool inside an open transaction with the tenant set, and
+    /// nothing would roll it back. Run to completion, an abandoned transaction is dropped and
+    /// rolled back like any other (tests/pool_safety.rs cancels operations to check this).
     pub(crate) async fn begin(
         pool: &sqlx::PgPool,
         tenant: Option<TenantId>,
     ) -> Result<Self, DbErr> {
         let pool = pool.clone();
-        let begin = tokio::spawn(async move {
+        let begin = completes(async move {
             let sql = begin_sql(tenant);
             let attempts = pool.options().get_max_connections().saturating_add(1);
             let mut attempt = 1;
@@ -116,11 +123,6 @@ impl PgTx {
         });
         let tx = begin
             .await
-            .map_err(|e| {
-                DbErr::Conn(RuntimeErr::Internal(format!(
-                    "beginning a transaction: {e}"
-                )))
-            })?
             .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
@@ -231,8 +233,7 @@ mod tests {
         ));
         assert_eq!(
             begin_sql(Some(tenant)),
-            "BEGIN; SELECT set_config('tenant_scope.tenant_id', \
-             '01920000-0000-7000-8000-0000000000ab', true)"
+            "BEGIN; SET LOCAL tenant_scope.tenant_id = '01920000-0000-7000-8000-0000000000ab'"
         );
         assert_eq!(begin_sql(None), "BEGIN");
     }

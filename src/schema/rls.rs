@@ -16,7 +16,8 @@
 //! `NULL`, and `tenant_id = NULL` matches no row, so a connection without a tenant sees nothing and
 //! writes nothing (fail closed). A malformed value raises `invalid input syntax for type uuid`: an
 //! error, never a match. The library sets the value per transaction with
-//! `set_config('tenant_scope.tenant_id', .., true)`, so it never outlives the transaction.
+//! `SET LOCAL tenant_scope.tenant_id = ..` (the command form of
+//! `set_config('tenant_scope.tenant_id', .., true)`), so it never outlives the transaction.
 //!
 //! Superusers and roles with `BYPASSRLS` are not subject to any policy. The service therefore
 //! connects as an application role ([`DEFAULT_APP_ROLE`]) that owns nothing, is not a superuser and
