@@ -8,8 +8,11 @@
 //! transaction. On PostgreSQL the library runs with row level security as the application role,
 //! the hand-written variants as the superuser (app-filter only); `*_tx` variants run the operation
 //! inside an open transaction (`db.begin` / SeaORM's `begin`), the transaction's own `BEGIN` and
-//! end outside the timing. The scale groups run the library's get and list at 1, 100 and 10,000
-//! tenants over 1,000,000 tasks on PostgreSQL and 100,000 on SQLite.
+//! end outside the timing, and `seaorm_rls*` run the hand-written reads as the application role with
+//! the tenant set by hand (row level security without the library). `seaorm_no_ping` and
+//! `tenant_scope_pool10` separate the library's cost from pool settings. The scale groups run the
+//! library's get and list at 1, 100 and 10,000 tenants over 1,000,000 tasks on PostgreSQL and
+//! 100,000 on SQLite. docs/benchmarks.md describes every variant.
 //!
 //! SQLite always runs (files in WAL mode); PostgreSQL runs when `TENANT_SCOPE_BENCH_POSTGRES_URL`
 //! is a server URL as a superuser. At the end the run prints each ratio as `name ratio=X.XX` and
@@ -138,10 +141,14 @@ macro_rules! ts_tx {
     }};
 }
 
-/// Like [`ts_tx!`], in a hand-written SeaORM transaction.
+/// Like [`ts_tx!`], in a hand-written SeaORM transaction: as the superuser, or (`rls`) as the
+/// application role with the tenant set first, as a user does by hand for row level security.
 macro_rules! sea_tx {
-    ($fx:expr, $iters:expr, |$t:ident| $op:expr) => {{
-        let $t = $fx.target.raw.begin().await.expect("bench: begin");
+    (@run $fx:expr, $conn:expr, $rls:expr, $iters:expr, |$t:ident| $op:expr) => {{
+        let $t = $conn.begin().await.expect("bench: begin");
+        if $rls {
+            $fx.sea_set_tenant(&$t).await;
+        }
         let start = Instant::now();
         for _ in 0..$iters {
             black_box($op);
@@ -149,6 +156,24 @@ macro_rules! sea_tx {
         let elapsed = start.elapsed();
         $t.rollback().await.expect("bench: rollback");
         elapsed
+    }};
+    ($fx:expr, $iters:expr, |$t:ident| $op:expr) => {
+        sea_tx!(@run $fx, &$fx.target.raw, false, $iters, |$t| $op)
+    };
+    ($fx:expr, rls, $iters:expr, |$t:ident| $op:expr) => {
+        sea_tx!(@run $fx, $fx.raw_app(), true, $iters, |$t| $op)
+    };
+}
+
+/// One read by hand with row level security, as a user writes it on SeaORM as the application
+/// role: a transaction, the tenant set, the read as `$t`, `COMMIT`.
+macro_rules! sea_rls {
+    ($fx:expr, |$t:ident| $op:expr) => {{
+        let $t = $fx.raw_app().begin().await.expect("bench: begin");
+        $fx.sea_set_tenant(&$t).await;
+        let value = $op;
+        $t.commit().await.expect("bench: commit");
+        value
     }};
 }
 
@@ -166,28 +191,53 @@ fn operations(c: &mut Criterion, rt: &Runtime, measuring: bool, fx: &Fixture) {
     let pg = fx.target.backend == Backend::Postgres;
     let single = fx.target.db.scope(&fx.ctx);
     let raw = &fx.target.raw;
+    if pg {
+        // Row level security by hand reads what the superuser reads.
+        rt.block_on(async {
+            assert_eq!(
+                sea_rls!(fx, |t| fx.sea_get(&t).await),
+                fx.sea_get(raw).await
+            );
+            assert_eq!(
+                sea_rls!(fx, |t| fx.sea_list(&t).await),
+                fx.sea_list(raw).await
+            );
+        });
+    }
+
+    let no_ping = fx.target.extra.as_ref().map(|extra| &extra.raw_no_ping);
 
     let mut g = Group::new(c, rt, measuring, format!("{b}_get"));
     g.bench("tenant_scope", || fx.ts_get(&single));
     g.bench("seaorm", || fx.sea_get(raw));
     g.bench("sqlx", || fx.sqlx_get());
+    if let Some(no_ping) = no_ping {
+        g.bench("seaorm_no_ping", || fx.sea_get(no_ping));
+    }
+    let pool10 = fx
+        .target
+        .extra
+        .as_ref()
+        .and_then(|extra| extra.db_pool10.as_ref());
+    if let Some(pool10) = pool10 {
+        let scope = pool10.scope(&fx.ctx);
+        g.bench("tenant_scope_pool10", move || async move {
+            fx.ts_get(&scope).await
+        });
+    }
     if pg {
+        g.bench("seaorm_rls", || async {
+            sea_rls!(fx, |t| fx.sea_get(&t).await)
+        });
         g.bench_custom("tenant_scope_tx", |iters| async move {
             ts_tx!(fx, iters, |s| fx.ts_get(&s).await)
         });
         g.bench_custom("seaorm_tx", |iters| async move {
             sea_tx!(fx, iters, |t| fx.sea_get(&t).await)
         });
-    }
-    if let Some(what_if) = &fx.target.what_if {
-        let idle = what_if.db_idle_ping.scope(&fx.ctx);
-        g.bench("tenant_scope_idle_ping", move || async move {
-            fx.ts_get(&idle).await
+        g.bench_custom("seaorm_rls_tx", |iters| async move {
+            sea_tx!(fx, rls, iters, |t| fx.sea_get(&t).await)
         });
-        g.bench("seaorm_idle_ping", || fx.sea_get(&what_if.raw_idle_ping));
-        if pg {
-            g.bench("sim", || fx.sim_get());
-        }
     }
     g.finish();
 
@@ -196,11 +246,17 @@ fn operations(c: &mut Criterion, rt: &Runtime, measuring: bool, fx: &Fixture) {
     g.bench("seaorm", || fx.sea_list(raw));
     g.bench("sqlx", || fx.sqlx_list());
     if pg {
+        g.bench("seaorm_rls", || async {
+            sea_rls!(fx, |t| fx.sea_list(&t).await)
+        });
         g.bench_custom("tenant_scope_tx", |iters| async move {
             ts_tx!(fx, iters, |s| fx.ts_list(&s).await)
         });
         g.bench_custom("seaorm_tx", |iters| async move {
             sea_tx!(fx, iters, |t| fx.sea_list(&t).await)
+        });
+        g.bench_custom("seaorm_rls_tx", |iters| async move {
+            sea_tx!(fx, rls, iters, |t| fx.sea_list(&t).await)
         });
     }
     g.finish();
@@ -252,11 +308,17 @@ fn operations(c: &mut Criterion, rt: &Runtime, measuring: bool, fx: &Fixture) {
     g.bench("seaorm", || fx.sea_load(raw));
     g.bench("sqlx", || fx.sqlx_load());
     if pg {
+        g.bench("seaorm_rls", || async {
+            sea_rls!(fx, |t| fx.sea_load(&t).await)
+        });
         g.bench_custom("tenant_scope_tx", |iters| async move {
             ts_tx!(fx, iters, |s| fx.ts_load(&s).await)
         });
         g.bench_custom("seaorm_tx", |iters| async move {
             sea_tx!(fx, iters, |t| fx.sea_load(&t).await)
+        });
+        g.bench_custom("seaorm_rls_tx", |iters| async move {
+            sea_tx!(fx, rls, iters, |t| fx.sea_load(&t).await)
         });
     }
     g.finish();

@@ -434,17 +434,43 @@ impl Fixture {
     }
 }
 
-/// What-if: the library's PostgreSQL protocol replayed with raw sqlx as the application role
-/// (`BEGIN; SELECT set_config(..)` in one message, the statements, then `COMMIT` for a write or a
-/// dropped transaction for a read), to tell the library's own cost from its round trips, and to
-/// measure a write whose audit event is folded into the write's statement (a data-modifying CTE).
+/// PostgreSQL, by hand as the application role (row level security applies): setting the tenant
+/// for a hand-written read, and the library's write protocol replayed with raw sqlx (`BEGIN;
+/// SELECT set_config(..)` in one message, the statements, `COMMIT`), with and without the audit
+/// event folded into the write's statement (a data-modifying CTE): a change the library could make.
 impl Fixture {
-    fn app_pool(&self) -> &sqlx::PgPool {
+    fn extra(&self) -> &crate::setup::Extra {
         self.target
-            .what_if
+            .extra
             .as_ref()
-            .and_then(|w| w.app_sqlx.as_ref())
-            .expect("bench: what-if pools exist for the PostgreSQL operations")
+            .expect("bench: the extra pools exist for the operation benches")
+    }
+
+    /// Hand-written SeaORM as the application role.
+    pub(crate) fn raw_app(&self) -> &DatabaseConnection {
+        self.extra()
+            .raw_app
+            .as_ref()
+            .expect("bench: the application role's pool exists on PostgreSQL")
+    }
+
+    /// What a user writes to set the tenant for row level security by hand, on a transaction of
+    /// SeaORM's: `SELECT set_config('tenant_scope.tenant_id', $1, true)`.
+    pub(crate) async fn sea_set_tenant(&self, c: &impl ConnectionTrait) {
+        c.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT set_config('tenant_scope.tenant_id', $1, true)",
+            [self.tenant.as_uuid().to_string().into()],
+        ))
+        .await
+        .expect("bench: set_config");
+    }
+
+    fn app_pool(&self) -> &sqlx::PgPool {
+        self.extra()
+            .app_sqlx
+            .as_ref()
+            .expect("bench: the application role's sqlx pool exists on PostgreSQL")
     }
 
     async fn app_begin(&self) -> sqlx::Transaction<'static, sqlx::Postgres> {
@@ -456,17 +482,6 @@ impl Fixture {
             .begin_with(sqlx::AssertSqlSafe(begin))
             .await
             .expect("bench: begin with the tenant")
-    }
-
-    /// The library's get, replayed: begin with the tenant, the query, the transaction dropped.
-    pub(crate) async fn sim_get(&self) -> TaskRow {
-        let mut tx = self.app_begin().await;
-        sqlx::query_as::<_, TaskRow>(GET.pg)
-            .bind(self.tenant.into_uuid())
-            .bind(self.task)
-            .fetch_one(&mut *tx)
-            .await
-            .expect("sim get")
     }
 
     /// The library's insert, replayed: begin with the tenant, the insert, the audit event, commit.

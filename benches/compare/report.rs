@@ -166,32 +166,55 @@ fn ratios() -> Vec<Ratio> {
                     (g, "tenant_scope"),
                     None,
                 ));
+                if !write {
+                    // Against the same read with row level security by hand (a transaction,
+                    // `set_config`, the read, `COMMIT`); inside a transaction with the tenant set
+                    // by hand, the library's own cost; and what row level security costs the
+                    // server (the same hand-written read as the application role with the tenant
+                    // set, against the superuser's).
+                    out.push(ratio(
+                        format!("{g}_vs_seaorm_rls"),
+                        (g, "tenant_scope"),
+                        (g, "seaorm_rls"),
+                        None,
+                    ));
+                    out.push(ratio(
+                        format!("{g}_tx_vs_seaorm_rls_tx"),
+                        (g, "tenant_scope_tx"),
+                        (g, "seaorm_rls_tx"),
+                        None,
+                    ));
+                    out.push(ratio(
+                        format!("{g}_seaorm_rls_tx_vs_seaorm_tx"),
+                        (g, "seaorm_rls_tx"),
+                        (g, "seaorm_tx"),
+                        None,
+                    ));
+                }
             }
         }
-        // What-if: the acquire ping only on connections idle for 30 s.
+        // Against hand-written SeaORM on the library's own pool setting (no ping before acquire):
+        // the library's cost apart from that setting.
         let g = format!("{backend}_get");
         let g = g.as_str();
         out.push(ratio(
-            format!("{g}_idle_ping_vs_default"),
-            (g, "tenant_scope_idle_ping"),
+            format!("{g}_vs_seaorm_no_ping"),
             (g, "tenant_scope"),
+            (g, "seaorm_no_ping"),
             None,
         ));
-        out.push(ratio(
-            format!("{g}_idle_ping_vs_seaorm_idle_ping"),
-            (g, "tenant_scope_idle_ping"),
-            (g, "seaorm_idle_ping"),
-            None,
-        ));
-        if pg {
-            // What-if: the library's protocol replayed with raw sqlx (its own cost), and the audit
-            // event folded into the insert.
+        if !pg {
+            // The library on as many SQLite connections as raw sqlx's default pool.
             out.push(ratio(
-                "postgres_get_vs_sim".into(),
-                ("postgres_get", "tenant_scope"),
-                ("postgres_get", "sim"),
+                format!("{g}_pool10_vs_sqlx"),
+                (g, "tenant_scope_pool10"),
+                (g, "sqlx"),
                 None,
             ));
+        }
+        if pg {
+            // What-if: the library's write protocol replayed with raw sqlx (its own cost), and the
+            // audit event folded into the insert.
             out.push(ratio(
                 "postgres_insert_vs_sim".into(),
                 ("postgres_insert", "tenant_scope"),

@@ -72,29 +72,46 @@ pub(crate) struct Target {
     pub(crate) raw: DatabaseConnection,
     /// Raw sqlx, as `raw`.
     pub(crate) sqlx: SqlxPool,
-    /// What-if variants of the operation benches (not built for the scale targets).
-    pub(crate) what_if: Option<WhatIf>,
+    /// The further variants of the operation benches (not built for the scale targets).
+    pub(crate) extra: Option<Extra>,
     /// What to remove when done, if the database is not kept.
     scratch: Option<Scratch>,
 }
 
-/// Connections for measuring changes the library could make, without making them.
+/// Connections for the further variants of the operation benches: what separates the library's
+/// own cost from its pool setting and from the server's cost of row level security, and a change
+/// the library could make.
 #[derive(Debug)]
-pub(crate) struct WhatIf {
-    /// The library, connected with `test_before_acquire_if_idle_for(30 s)`: no acquire ping on a
-    /// connection that was used in the last 30 seconds.
-    pub(crate) db_idle_ping: TenantDb,
-    /// Hand-written SeaORM with the same pool setting.
-    pub(crate) raw_idle_ping: DatabaseConnection,
-    /// PostgreSQL: raw sqlx as the application role, to replay the library's protocol
-    /// (`BEGIN; SELECT set_config(..)`, statements, end) without the library.
+pub(crate) struct Extra {
+    /// Hand-written SeaORM (as `raw`) on a pool that does not ping before handing out a
+    /// connection: the library's own pool setting on PostgreSQL and SQLite.
+    pub(crate) raw_no_ping: DatabaseConnection,
+    /// SQLite: the library on a pool of 10 connections, as many as raw sqlx's default pool
+    /// (SeaORM, and so the library, default to one SQLite connection).
+    pub(crate) db_pool10: Option<TenantDb>,
+    /// PostgreSQL: hand-written SeaORM as the application role, so row level security applies: for
+    /// the reads a user would write by hand with it (a transaction, `set_config`, the query,
+    /// `COMMIT`).
+    pub(crate) raw_app: Option<DatabaseConnection>,
+    /// PostgreSQL: raw sqlx as the application role without the acquire ping, to replay the
+    /// library's write protocol (`BEGIN; SELECT set_config(..)`, statements, `COMMIT`) with and
+    /// without the audit event folded into the write.
     pub(crate) app_sqlx: Option<sqlx::PgPool>,
 }
 
-/// Connect options without the acquire ping on a recently used connection.
-fn idle_ping(url: &str) -> ConnectOptions {
+/// A library error with the driver's text, which the library keeps out of its messages (the bench
+/// has no other tenant's data to hide, and a failed connect should say why: a missing role, ...).
+fn why(e: &tenant_scope::Error) -> String {
+    match e {
+        tenant_scope::Error::Db(db) => format!("{e}: {}", db.inner()),
+        _ => e.to_string(),
+    }
+}
+
+/// Connect options without sqlx's ping before acquire.
+fn no_ping(url: &str) -> ConnectOptions {
     let mut options = options(url);
-    options.test_before_acquire_if_idle_for(Duration::from_secs(30));
+    options.test_before_acquire(false);
     options
 }
 
@@ -156,16 +173,19 @@ impl Target {
             db,
             raw,
             sqlx,
-            what_if,
+            extra,
             scratch,
             ..
         } = self;
         drop(db);
         let _ = raw.close().await;
-        if let Some(what_if) = what_if {
-            drop(what_if.db_idle_ping);
-            let _ = what_if.raw_idle_ping.close().await;
-            if let Some(pool) = what_if.app_sqlx {
+        if let Some(extra) = extra {
+            let _ = extra.raw_no_ping.close().await;
+            drop(extra.db_pool10);
+            if let Some(raw_app) = extra.raw_app {
+                let _ = raw_app.close().await;
+            }
+            if let Some(pool) = extra.app_sqlx {
                 pool.close().await;
             }
         }
@@ -284,22 +304,29 @@ pub(crate) async fn sqlite(hash: &str, layout: Layout, keep: bool) -> Target {
     let url = sqlite_url(&path);
     let db = TenantDb::connect_with(options(&url))
         .await
-        .unwrap_or_else(|e| panic!("bench: TenantDb on {url}: {e}"));
+        .unwrap_or_else(|e| panic!("bench: TenantDb on {url}: {}", why(&e)));
     let raw = connect(&url).await;
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .connect(&url)
         .await
         .unwrap_or_else(|e| panic!("bench: sqlx on {url}: {e}"));
-    let what_if = if keep {
+    let extra = if keep {
         None
     } else {
-        Some(WhatIf {
-            db_idle_ping: TenantDb::connect_with(idle_ping(&url))
-                .await
-                .unwrap_or_else(|e| panic!("bench: TenantDb on {url}: {e}")),
-            raw_idle_ping: Database::connect(idle_ping(&url))
+        Some(Extra {
+            raw_no_ping: Database::connect(no_ping(&url))
                 .await
                 .unwrap_or_else(|e| panic!("bench: connecting to {url}: {e}")),
+            db_pool10: Some(
+                TenantDb::connect_with({
+                    let mut options = options(&url);
+                    options.max_connections(10);
+                    options
+                })
+                .await
+                .unwrap_or_else(|e| panic!("bench: TenantDb on {url}: {}", why(&e))),
+            ),
+            raw_app: None,
             app_sqlx: None,
         })
     };
@@ -309,7 +336,7 @@ pub(crate) async fn sqlite(hash: &str, layout: Layout, keep: bool) -> Target {
         db,
         raw,
         sqlx: SqlxPool::Sqlite(pool),
-        what_if,
+        extra,
         scratch: (!keep).then_some(Scratch::File(path)),
     }
 }
@@ -493,26 +520,24 @@ impl PgServer {
             .system(options(&owner_url))
             .connect()
             .await
-            .unwrap_or_else(|e| panic!("bench: TenantDb on {app_url}: {e}"));
+            .unwrap_or_else(|e| panic!("bench: TenantDb on {app_url}: {}", why(&e)));
         let raw = connect(&owner_url).await;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect(&owner_url)
             .await
             .unwrap_or_else(|e| panic!("bench: sqlx on {owner_url}: {e}"));
-        let what_if = if keep {
+        let extra = if keep {
             None
         } else {
-            Some(WhatIf {
-                db_idle_ping: TenantDb::options(idle_ping(&app_url))
-                    .system(options(&owner_url))
-                    .connect()
-                    .await
-                    .unwrap_or_else(|e| panic!("bench: TenantDb on {app_url}: {e}")),
-                raw_idle_ping: Database::connect(idle_ping(&owner_url))
+            Some(Extra {
+                raw_no_ping: Database::connect(no_ping(&owner_url))
                     .await
                     .unwrap_or_else(|e| panic!("bench: connecting to {owner_url}: {e}")),
+                db_pool10: None,
+                raw_app: Some(connect(&app_url).await),
                 app_sqlx: Some(
                     sqlx::postgres::PgPoolOptions::new()
+                        .test_before_acquire(false)
                         .connect(&app_url)
                         .await
                         .unwrap_or_else(|e| panic!("bench: sqlx on {app_url}: {e}")),
@@ -525,7 +550,7 @@ impl PgServer {
             db,
             raw,
             sqlx: SqlxPool::Postgres(pool),
-            what_if,
+            extra,
             scratch: (!keep).then_some(Scratch::Database(name)),
         }
     }
