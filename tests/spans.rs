@@ -86,13 +86,28 @@ common::backend_test!(
         }
         .with_subscriber(subscriber)
         .await;
-        let log = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+        // A span closes when its last handle is dropped. sqlx-sqlite hands a clone of the current span
+        // to its connection thread with every command and drops it there a moment after it answered,
+        // so on SQLite the close line may come just after the operation returned: wait for it.
+        let ops = ["op=\"insert\"", "op=\"get\""];
+        let closed = |log: &str, op: &str| {
+            log.lines()
+                .any(|l| l.contains("tenant_scope.op") && l.contains("close") && l.contains(op))
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let log = loop {
+            let log = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
+            if ops.iter().all(|op| closed(&log, op)) || std::time::Instant::now() > deadline {
+                break log;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        };
         let spans: Vec<&str> = log
             .lines()
             .filter(|l| l.contains("tenant_scope.op") && l.contains("close"))
             .collect();
         let tenant = ctx.tenant().to_string();
-        for op in ["op=\"insert\"", "op=\"get\""] {
+        for op in ops {
             let line = spans
                 .iter()
                 .find(|l| l.contains(op))
