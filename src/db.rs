@@ -15,12 +15,10 @@ use sea_orm::{
 
 use uuid::Uuid;
 
-use tracing::Instrument;
-
 use crate::audit::{self, AuditAction};
 use crate::entity::{Global, TenantScoped};
 use crate::error::{Error, Result};
-use crate::exec::{Exec, Pool, Tx, acquire_ping_redundant, read};
+use crate::exec::{Exec, Pool, Tx, acquire_ping_redundant, audited_write, read};
 use crate::schema::SYSTEM_AUDIT_TABLE;
 use crate::scoped::{AllTenants, GlobalOnly, Scoped, ensure_not_refused, is_plain};
 use crate::self_check::{self, Risk};
@@ -448,24 +446,18 @@ impl<'a> TenantScope<'a> {
         row_id: Uuid,
     ) -> Result<u64> {
         let ctx = self.ctx;
-        async move {
-            let conn = self.exec.open_write(self.tenant()).await?;
-            let result = async {
-                let affected = conn
-                    .execute(stmt)
-                    .await
-                    .map_err(Error::from_db)?
-                    .rows_affected();
-                if affected > 0 {
-                    audit::record(&conn, ctx, action, table, Some(row_id.into())).await?;
-                }
-                Ok(affected)
+        let span = trace::op_span(action.as_str(), table, Some(ctx));
+        audited_write!(self.exec, self.tenant(), span, |conn| {
+            let affected = conn
+                .execute(stmt)
+                .await
+                .map_err(Error::from_db)?
+                .rows_affected();
+            if affected > 0 {
+                audit::record(&conn, ctx, action, table, Some(row_id.into())).await?;
             }
-            .await;
-            conn.finish(result).await
-        }
-        .instrument(trace::op_span(action.as_str(), table, Some(ctx)))
-        .await
+            Ok(affected)
+        })
     }
 
     /// A query over `E`, restricted to this tenant: `WHERE "table"."tenant_id" = $1`, the tenant a
@@ -534,19 +526,13 @@ impl<'a> TenantScope<'a> {
         let table = table_of::<A::Entity>();
         audit::ensure_not_audit_table(table)?;
         let ctx = self.ctx;
-        async move {
-            let conn = self.exec.open_write(self.tenant()).await?;
-            let result = async {
-                let model = am.insert(&conn).await.map_err(Error::from_db)?;
-                let row = model.get(id_col);
-                audit::record(&conn, ctx, AuditAction::Insert, table, Some(row)).await?;
-                Ok(model)
-            }
-            .await;
-            conn.finish(result).await
-        }
-        .instrument(trace::op_span("insert", table, Some(ctx)))
-        .await
+        let span = trace::op_span("insert", table, Some(ctx));
+        audited_write!(self.exec, self.tenant(), span, |conn| {
+            let model = am.insert(&conn).await.map_err(Error::from_db)?;
+            let row = model.get(id_col);
+            audit::record(&conn, ctx, AuditAction::Insert, table, Some(row)).await?;
+            Ok(model)
+        })
     }
 
     /// Updates the columns that are `Set` in `am`, on the row `(this tenant, am.id)`, and returns the
@@ -577,20 +563,14 @@ impl<'a> TenantScope<'a> {
         let table = table_of::<A::Entity>();
         audit::ensure_not_audit_table(table)?;
         let ctx = self.ctx;
-        async move {
-            let conn = self.exec.open_write(self.tenant()).await?;
-            let result = async {
-                let model = update_by_key(&conn, am, by_key, changed).await?;
-                if changed {
-                    audit::record(&conn, ctx, AuditAction::Update, table, Some(id)).await?;
-                }
-                Ok(model)
+        let span = trace::op_span("update", table, Some(ctx));
+        audited_write!(self.exec, self.tenant(), span, |conn| {
+            let model = update_by_key(&conn, am, by_key, changed).await?;
+            if changed {
+                audit::record(&conn, ctx, AuditAction::Update, table, Some(id)).await?;
             }
-            .await;
-            conn.finish(result).await
-        }
-        .instrument(trace::op_span("update", table, Some(ctx)))
-        .await
+            Ok(model)
+        })
     }
 
     /// Deletes the row of `E` with this id in this tenant. [`Error::NotFound`] if there is none here;
@@ -600,25 +580,19 @@ impl<'a> TenantScope<'a> {
         audit::ensure_not_audit_table(table)?;
         let ctx = self.ctx;
         let id: Value = id.into();
-        async move {
-            let conn = self.exec.open_write(self.tenant()).await?;
-            let result = async {
-                let deleted = E::delete_many()
-                    .filter(E::tenant_column().eq(self.tenant()))
-                    .filter(E::id_column().eq(id.clone()))
-                    .exec(&conn)
-                    .await
-                    .map_err(Error::from_delete)?;
-                if deleted.rows_affected == 0 {
-                    return Err(Error::NotFound);
-                }
-                audit::record(&conn, ctx, AuditAction::Delete, table, Some(id)).await
+        let span = trace::op_span("delete", table, Some(ctx));
+        audited_write!(self.exec, self.tenant(), span, |conn| {
+            let deleted = E::delete_many()
+                .filter(E::tenant_column().eq(self.tenant()))
+                .filter(E::id_column().eq(id.clone()))
+                .exec(&conn)
+                .await
+                .map_err(Error::from_delete)?;
+            if deleted.rows_affected == 0 {
+                return Err(Error::NotFound);
             }
-            .await;
-            conn.finish(result).await
-        }
-        .instrument(trace::op_span("delete", table, Some(ctx)))
-        .await
+            audit::record(&conn, ctx, AuditAction::Delete, table, Some(id)).await
+        })
     }
 
     /// An `UPDATE` of many rows of `E` in this tenant; see [`ScopedUpdate`].
@@ -876,24 +850,18 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
             stmt.limit(limit);
         }
         let exec = self.exec;
-        async move {
-            let conn = exec.open_write(tenant).await?;
-            let result = async {
-                let changed = conn
-                    .execute(&stmt)
-                    .await
-                    .map_err(Error::from_db)?
-                    .rows_affected();
-                if changed > 0 {
-                    audit::record(&conn, ctx, AuditAction::UpdateMany, table, None).await?;
-                }
-                Ok(changed)
+        let span = trace::op_span("update_many", table, Some(ctx));
+        audited_write!(exec, tenant, span, |conn| {
+            let changed = conn
+                .execute(&stmt)
+                .await
+                .map_err(Error::from_db)?
+                .rows_affected();
+            if changed > 0 {
+                audit::record(&conn, ctx, AuditAction::UpdateMany, table, None).await?;
             }
-            .await;
-            conn.finish(result).await
-        }
-        .instrument(trace::op_span("update_many", table, Some(ctx)))
-        .await
+            Ok(changed)
+        })
     }
 }
 
@@ -943,24 +911,18 @@ impl<E: TenantScoped> ScopedDelete<'_, E> {
             stmt.limit(limit);
         }
         let exec = self.exec;
-        async move {
-            let conn = exec.open_write(tenant).await?;
-            let result = async {
-                let deleted = conn
-                    .execute(&stmt)
-                    .await
-                    .map_err(Error::from_delete)?
-                    .rows_affected();
-                if deleted > 0 {
-                    audit::record(&conn, ctx, AuditAction::DeleteMany, table, None).await?;
-                }
-                Ok(deleted)
+        let span = trace::op_span("delete_many", table, Some(ctx));
+        audited_write!(exec, tenant, span, |conn| {
+            let deleted = conn
+                .execute(&stmt)
+                .await
+                .map_err(Error::from_delete)?
+                .rows_affected();
+            if deleted > 0 {
+                audit::record(&conn, ctx, AuditAction::DeleteMany, table, None).await?;
             }
-            .await;
-            conn.finish(result).await
-        }
-        .instrument(trace::op_span("delete_many", table, Some(ctx)))
-        .await
+            Ok(deleted)
+        })
     }
 }
 

@@ -263,6 +263,27 @@ macro_rules! read {
 }
 pub(crate) use read;
 
+/// Runs one write of `$tenant` with its audit event: opens its connection on `$exec`
+/// ([`Exec::open_write`]: always a transaction, on PostgreSQL with the tenant set), evaluates
+/// `$body` (statements on `&$conn`, `?` allowed, returning this crate's `Result`), and commits if
+/// it is `Ok` or rolls back if not ([`Conn::finish`]), all inside `$span`. Every write of the
+/// handles goes through here, so the write and its audit event always commit or roll back together.
+macro_rules! audited_write {
+    ($exec:expr, $tenant:expr, $span:expr, |$conn:ident| $body:expr) => {{
+        let (exec, tenant): ($crate::exec::Exec<'_>, $crate::tenant::TenantId) = ($exec, $tenant);
+        ::tracing::Instrument::instrument(
+            async move {
+                let $conn = exec.open_write(tenant).await?;
+                let result: $crate::error::Result<_> = async { $body }.await;
+                $conn.finish(result).await
+            },
+            $span,
+        )
+        .await
+    }};
+}
+pub(crate) use audited_write;
+
 /// The connection of one operation; see [`Exec::open`].
 #[derive(Debug)]
 pub(crate) enum Conn<'a> {
