@@ -445,19 +445,16 @@ impl<'a> TenantScope<'a> {
         table: &'static str,
         row_id: Uuid,
     ) -> Result<u64> {
-        let ctx = self.ctx;
-        let span = trace::op_span(action.as_str(), table, Some(ctx));
-        audited_write!(self.exec, self.tenant(), span, |conn| {
-            let affected = conn
-                .execute(stmt)
-                .await
-                .map_err(Error::from_db)?
-                .rows_affected();
-            if affected > 0 {
-                audit::record(&conn, ctx, action, table, Some(row_id.into())).await?;
-            }
-            Ok(affected)
-        })
+        execute_audited(
+            self.exec,
+            self.ctx,
+            stmt,
+            action,
+            table,
+            Some(row_id.into()),
+            Error::from_db,
+        )
+        .await
     }
 
     /// A query over `E`, restricted to this tenant: `WHERE "table"."tenant_id" = $1`, the tenant a
@@ -679,6 +676,29 @@ impl<'a> TenantScope<'a> {
     }
 }
 
+/// Runs one statement of `ctx`'s tenant as an audited write (see [`audited_write!`]) in the span of
+/// the operation `action`; returns the number of rows it affected. The audit event (`action` on
+/// `table`, `row_id` if the statement is about one row) is written only if a row was affected.
+/// `on_error` classifies a failure of the statement ([`Error::from_delete`] for a delete).
+async fn execute_audited<S: StatementBuilder>(
+    exec: Exec<'_>,
+    ctx: &TenantContext,
+    stmt: &S,
+    action: AuditAction,
+    table: &'static str,
+    row_id: Option<Value>,
+    on_error: fn(sea_orm::DbErr) -> Error,
+) -> Result<u64> {
+    let span = trace::op_span(action.as_str(), table, Some(ctx));
+    audited_write!(exec, ctx.tenant(), span, |conn| {
+        let affected = conn.execute(stmt).await.map_err(on_error)?.rows_affected();
+        if affected > 0 {
+            audit::record(&conn, ctx, action, table, row_id).await?;
+        }
+        Ok(affected)
+    })
+}
+
 /// The `UPDATE` of [`TenantScope::update`] on one connection: the row `by_key` gets the `Set`
 /// columns of `am` (if `changed`), and is read back.
 async fn update_by_key<A, C>(
@@ -849,19 +869,8 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
         if let (Some(limit), DbBackend::MySql) = (self.limit, backend) {
             stmt.limit(limit);
         }
-        let exec = self.exec;
-        let span = trace::op_span("update_many", table, Some(ctx));
-        audited_write!(exec, tenant, span, |conn| {
-            let changed = conn
-                .execute(&stmt)
-                .await
-                .map_err(Error::from_db)?
-                .rows_affected();
-            if changed > 0 {
-                audit::record(&conn, ctx, AuditAction::UpdateMany, table, None).await?;
-            }
-            Ok(changed)
-        })
+        let action = AuditAction::UpdateMany;
+        execute_audited(self.exec, ctx, &stmt, action, table, None, Error::from_db).await
     }
 }
 
@@ -910,19 +919,17 @@ impl<E: TenantScoped> ScopedDelete<'_, E> {
         if let (Some(limit), DbBackend::MySql) = (self.limit, backend) {
             stmt.limit(limit);
         }
-        let exec = self.exec;
-        let span = trace::op_span("delete_many", table, Some(ctx));
-        audited_write!(exec, tenant, span, |conn| {
-            let deleted = conn
-                .execute(&stmt)
-                .await
-                .map_err(Error::from_delete)?
-                .rows_affected();
-            if deleted > 0 {
-                audit::record(&conn, ctx, AuditAction::DeleteMany, table, None).await?;
-            }
-            Ok(deleted)
-        })
+        let action = AuditAction::DeleteMany;
+        execute_audited(
+            self.exec,
+            ctx,
+            &stmt,
+            action,
+            table,
+            None,
+            Error::from_delete,
+        )
+        .await
     }
 }
 
