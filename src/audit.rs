@@ -10,7 +10,7 @@
 //! to insert, update or delete rows of [`AUDIT_TABLE`] ([`Error::Invalid`]).
 //!
 //! System access is audited separately, in the global
-//! [`SYSTEM_AUDIT_TABLE`](crate::schema::SYSTEM_AUDIT_TABLE), because it belongs to no one tenant.
+//! [`SYSTEM_AUDIT_TABLE`](crate::contract::SYSTEM_AUDIT_TABLE), because it belongs to no one tenant.
 
 use std::fmt;
 
@@ -18,8 +18,8 @@ use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ConnectionTrait, Value};
 use uuid::Uuid;
 
+use crate::contract::AUDIT_TABLE;
 use crate::error::{Error, Result};
-use crate::schema::AUDIT_TABLE;
 use crate::tenant::TenantContext;
 
 /// The action of an audit event, stored as its [`as_str`](AuditAction::as_str) text in the

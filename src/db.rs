@@ -16,10 +16,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::audit::{self, AuditAction};
+use crate::contract::SYSTEM_AUDIT_TABLE;
 use crate::entity::{Global, TenantScoped};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Pool, Tx, acquire_ping_redundant, audited_write, read};
-use crate::schema::SYSTEM_AUDIT_TABLE;
 use crate::scoped::{AllTenants, GlobalOnly, Scoped, ensure_not_refused, is_plain};
 use crate::self_check::{self, Risk};
 use crate::tenant::{Actor, TenantContext, TenantId, Verified};
@@ -40,7 +40,7 @@ use crate::verify::TenantVerifier;
 ///
 /// On PostgreSQL every operation of a tenant runs in a transaction that first sets
 /// `tenant_scope.tenant_id` (transaction-local), the setting the row level security policies of
-/// [`schema::rls`](crate::schema::rls) read; see docs/postgres.md.
+/// `tenant_scope_schema::rls` read; see docs/postgres.md.
 ///
 /// It is cheap to clone (the pools are shared).
 #[derive(Clone, Debug)]
@@ -225,7 +225,7 @@ impl TenantDb {
         pool.conn().execute(&insert).await.map_err(|e| {
             Error::Config(format!(
                 "system access is audited in the table `{SYSTEM_AUDIT_TABLE}`, and writing its \
-                 event failed (does the table exist? see schema::system_audit_table): {e}"
+                 event failed (does the table exist? see tenant_scope_schema::system_audit_table): {e}"
             ))
         })?;
         tracing::warn!(

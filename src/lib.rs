@@ -8,10 +8,10 @@
 //!    `find_by_id(id)` does not compile either: the primary key is `(TenantId, Id)`;
 //! 2. **by the schema** — every reference between tenant-owned tables is a composite foreign key
 //!    `(tenant_id, parent_id) -> parent (tenant_id, id)`, so the database itself rejects a
-//!    cross-tenant reference ([`schema`] builds such tables);
+//!    cross-tenant reference (`tenant_scope_schema` builds such tables);
 //! 3. **by PostgreSQL Row Level Security** — a second wall under the first two: every operation of a
 //!    tenant runs in a transaction that sets `tenant_scope.tenant_id`, the policies of
-//!    [`schema::rls`] admit only that tenant's rows, and [`TenantDb`] refuses to serve as a role
+//!    `tenant_scope_schema::rls` admit only that tenant's rows, and [`TenantDb`] refuses to serve as a role
 //!    that could walk around them ([`Risk`]).
 //!
 //! Cross-tenant access is indistinguishable from absence: another tenant's row is
@@ -50,20 +50,14 @@
 #![forbid(unsafe_code)]
 
 mod audit;
-#[cfg(feature = "cli")]
-pub mod check;
-#[cfg(feature = "cli")]
-pub mod codegen;
+pub mod contract;
 mod db;
 mod entity;
 mod error;
 mod exec;
-#[cfg(feature = "cli")]
-pub mod guard;
 // The axum integration: documented in src/http/mod.rs.
 #[cfg(feature = "axum")]
 pub mod http;
-pub mod schema;
 mod scoped;
 mod self_check;
 mod tenant;
@@ -85,12 +79,10 @@ pub use verify::{API_KEYS_WRITE, ApiKeyVerifier, IssuedKey, MembershipVerifier, 
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}
 
-/// The code blocks of the README, docs/schema.md and docs/postgres.md compile as doctests, so they
-/// cannot rot.
+/// The code blocks of the README and docs/http.md compile as doctests, so they cannot rot (those of
+/// docs/schema.md, docs/postgres.md and docs/adopting.md are doctests of `tenant-scope-schema`).
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
-#[doc = include_str!("../docs/schema.md")]
-#[doc = include_str!("../docs/postgres.md")]
 #[cfg_attr(feature = "axum", doc = include_str!("../docs/http.md"))]
 struct ReadmeDoctests;
 

@@ -12,8 +12,8 @@ use std::fmt;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement};
 
+use crate::contract::{POLICY_NAME, TENANT_SETTING};
 use crate::error::{Error, Result};
-use crate::schema::rls::{POLICY_NAME, TENANT_SETTING};
 
 /// Something about the PostgreSQL role or schema that would let a query get past row level
 /// security. [`TenantDb::connect`](crate::TenantDb::connect) refuses to serve when it finds one,
@@ -38,7 +38,7 @@ pub enum Risk {
     /// the role owns.
     OwnsTenantTable,
     /// A tenant-owned table does not have row level security enabled and forced with the
-    /// `tenant_isolation` policy of [`schema::rls`](crate::schema::rls), or has another permissive
+    /// `tenant_isolation` policy of `tenant_scope_schema::rls` ([`POLICY_PREDICATE`](crate::contract::POLICY_PREDICATE)), or has another permissive
     /// policy that applies to the role (permissive policies are ORed: one `USING (true)` opens
     /// every row).
     RlsNotEnforced,
@@ -58,7 +58,7 @@ impl Risk {
             Risk::Superuser | Risk::BypassRls | Risk::OwnsTenantTable => {
                 "connect as the application role (docs/postgres.md), not as an owner or superuser"
             }
-            Risk::RlsNotEnforced => "apply tenant_scope::schema::rls::enable_rls to the table",
+            Risk::RlsNotEnforced => "apply tenant_scope_schema::rls::enable_rls to the table",
             Risk::ViewBypassesRls => "recreate the view WITH (security_invoker = true)",
             Risk::DangerousPrivilege => "REVOKE the privilege from the application role",
         }
@@ -86,7 +86,7 @@ pub(crate) struct Finding {
 }
 
 /// The `USING` and `WITH CHECK` expression of the policy as PostgreSQL prints it back
-/// (`pg_get_expr`) for [`POLICY_PREDICATE`](crate::schema::rls::POLICY_PREDICATE).
+/// (`pg_get_expr`) for [`POLICY_PREDICATE`](crate::contract::POLICY_PREDICATE).
 fn expected_policy_expr() -> String {
     format!(
         "(tenant_id = (NULLIF(current_setting('{TENANT_SETTING}'::text, true), ''::text))::uuid)"

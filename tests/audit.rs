@@ -5,14 +5,12 @@
 //! (The operation spans are tested in tests/spans.rs, a binary of their own: `tracing` caches per call site
 //! whether anyone listens, and tests on other threads would race with the capture.)
 
-mod common;
-
 use chrono::Utc;
-use common::TestDb;
 use entity::{audit_events, projects, tasks, tenants, users};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait};
 use tenant_scope::{ApiKeyVerifier, Error, TenantContext, TenantDb, TenantId};
+use test_support::TestDb;
 use uuid::Uuid;
 
 /// A tenant with a user, acting through an API key of that user (actor `api_key:<id>`).
@@ -68,7 +66,7 @@ async fn events(db: &TenantDb, ctx: &TenantContext) -> Vec<audit_events::Model> 
 
 // Guarantee: each write writes exactly one event with the tenant, actor, action, table, row id and request id
 // of the write; bulk statements write one event without a row id; a write that changes nothing writes none.
-common::backend_test!(every_write_writes_one_event, |t: TestDb| async move {
+test_support::backend_test!(every_write_writes_one_event, |t: TestDb| async move {
     let db = t.tenant_db().await;
     let (ctx, key_id) = tenant(&db, "acme").await;
     let scope = db.scope(&ctx);
@@ -144,7 +142,7 @@ common::backend_test!(every_write_writes_one_event, |t: TestDb| async move {
 
 // Guarantee: a write that rolls back leaves no event: a transaction that returns Err, one dropped without
 // commit, and a write the database rejects (a cross-tenant reference).
-common::backend_test!(rolled_back_writes_leave_no_event, |t: TestDb| async move {
+test_support::backend_test!(rolled_back_writes_leave_no_event, |t: TestDb| async move {
     let db = t.tenant_db().await;
     let (ctx, _) = tenant(&db, "acme").await;
     let (other, _) = tenant(&db, "globex").await;
@@ -216,7 +214,7 @@ common::backend_test!(rolled_back_writes_leave_no_event, |t: TestDb| async move 
 // history; the library's inserts still work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_log_is_append_only_for_the_app_role() {
-    common::run(common::Backend::Postgres, |t: TestDb| async move {
+    test_support::run(test_support::Backend::Postgres, |t: TestDb| async move {
         use sea_orm::{ConnectionTrait, TransactionTrait};
         let db = t.tenant_db().await;
         let (ctx, _) = tenant(&db, "acme").await;
@@ -225,7 +223,7 @@ async fn audit_log_is_append_only_for_the_app_role() {
             .await
             .expect("an audited write");
         assert!(!events(&db, &ctx).await.is_empty());
-        let app = common::connect(&t.app_url())
+        let app = test_support::connect(&t.app_url())
             .await
             .expect("connect as the app role");
         for sql in [
@@ -263,7 +261,7 @@ async fn audit_log_is_append_only_for_the_app_role() {
 // aborts such a transaction (and a COMMIT would silently roll it back); SQLite and MySQL would commit the
 // statements around the failure, a write possibly without its audit event. The library refuses the commit,
 // rolls back, and says so, even when the closure swallowed the error and returned Ok.
-common::backend_test!(
+test_support::backend_test!(
     a_transaction_with_a_failed_statement_is_not_committed,
     |t: TestDb| async move {
         let db = t.tenant_db().await;
@@ -339,7 +337,7 @@ impl tenant_scope::TenantVerifier for ServiceAccounts {
 
 // Guarantee: only a context made by audited system access (`system.context_for`) passes every permission
 // check; a verifier that reports `Actor::System` gets the permissions it verified, nothing more.
-common::backend_test!(
+test_support::backend_test!(
     only_system_access_passes_every_check,
     |t: TestDb| async move {
         let db = t.tenant_db().await;

@@ -11,8 +11,6 @@
 //!   query, 404, 405) is `{"error": {"code", "message", "request_id"}}` as `application/json`; a
 //!   500 never carries driver text, and its log has the request id but not the driver's text.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -22,7 +20,6 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::routing::{get, post};
 use chrono::Utc;
-use common::TestDb;
 use entity::{projects, tenants, users};
 use sea_orm::ActiveValue::Set;
 use sea_orm::DbErr;
@@ -32,6 +29,7 @@ use tenant_scope::http::{
     ApiError, REQUEST_ID_HEADER, RequestId, TENANT_HEADER, Tenant, TenantResolver, request_id_layer,
 };
 use tenant_scope::{ApiKeyVerifier, Error, TenantDb, TenantId};
+use test_support::TestDb;
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -267,7 +265,7 @@ async fn reference_401(app: &Router) -> Reply {
 // ---------------------------------------------------------------------------------------------
 // Resolution, on every backend
 
-common::backend_test!(
+test_support::backend_test!(
     a_valid_key_is_served_as_its_tenant,
     |t: TestDb| async move {
         let f = fixture(&t).await;
@@ -350,7 +348,7 @@ common::backend_test!(
     }
 );
 
-common::backend_test!(every_refusal_is_the_same_401, |t: TestDb| async move {
+test_support::backend_test!(every_refusal_is_the_same_401, |t: TestDb| async move {
     let f = fixture(&t).await;
     let app = tenant_app(TenantResolver::new(f.db.clone()));
     let reference = reference_401(&app).await;
@@ -451,7 +449,7 @@ common::backend_test!(every_refusal_is_the_same_401, |t: TestDb| async move {
     }
 });
 
-common::backend_test!(
+test_support::backend_test!(
     the_tenant_header_must_name_the_keys_tenant,
     |t: TestDb| async move {
         let f = fixture(&t).await;
@@ -543,7 +541,7 @@ common::backend_test!(
     }
 );
 
-common::backend_test!(
+test_support::backend_test!(
     a_subdomain_must_name_the_keys_tenant,
     |t: TestDb| async move {
         let f = fixture(&t).await;
@@ -630,7 +628,7 @@ common::backend_test!(
     }
 );
 
-common::backend_test!(
+test_support::backend_test!(
     the_default_tenant_applies_when_nothing_names_one,
     |t: TestDb| async move {
         let f = fixture(&t).await;

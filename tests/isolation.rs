@@ -2,10 +2,7 @@
 //! absence, the database rejects cross-tenant references, and nothing a scoped handle does touches
 //! another tenant's rows. Each test names the guarantee it covers (docs/guarantees.md).
 
-mod common;
-
 use chrono::Utc;
-use common::{Backend, TestDb};
 use entity::{
     api_keys, audit_events, comments, permissions, projects, role_permissions, roles, tasks,
     tenants, user_roles, users,
@@ -16,6 +13,7 @@ use sea_orm::{
     SqlErr, Statement,
 };
 use tenant_scope::{ApiKeyVerifier, Error, TenantContext, TenantDb, TenantId, TenantScoped};
+use test_support::{Backend, TestDb};
 use uuid::Uuid;
 
 /// One tenant of the fixture: its verified context and one row of every tenant-owned table.
@@ -208,7 +206,7 @@ where
             .filter(E::id_column().eq(id))
             .exec()
             .await;
-        if table == tenant_scope::schema::AUDIT_TABLE {
+        if table == tenant_scope::contract::AUDIT_TABLE {
             // Audit events are never written through a scope: refused for any id, the caller's own
             // included, so the refusal says nothing about the id.
             assert!(
@@ -237,7 +235,7 @@ where
 
 // Guarantee: cross-tenant get / list / count / delete = an id that never existed, for every
 // tenant-owned table of the reference schema.
-common::backend_test!(
+test_support::backend_test!(
     cross_tenant_access_looks_like_absence,
     |t: TestDb| async move {
         let f = fixture(&t).await;
@@ -254,7 +252,7 @@ common::backend_test!(
 );
 
 // Guarantee: a cross-tenant update is NotFound, exactly like a missing id, and changes nothing.
-common::backend_test!(cross_tenant_update_is_not_found, |t: TestDb| async move {
+test_support::backend_test!(cross_tenant_update_is_not_found, |t: TestDb| async move {
     let f = fixture(&t).await;
     let scope = f.db.scope(&f.a.ctx);
     for id in [f.b.project.id, Uuid::now_v7()] {
@@ -295,7 +293,7 @@ common::backend_test!(cross_tenant_update_is_not_found, |t: TestDb| async move {
 });
 
 // Guarantee: an own update works and returns the row as stored.
-common::backend_test!(own_update_returns_the_row, |t: TestDb| async move {
+test_support::backend_test!(own_update_returns_the_row, |t: TestDb| async move {
     let f = fixture(&t).await;
     let scope = f.db.scope(&f.a.ctx);
     let mut am = f.a.project.clone().into_active_model();
@@ -320,7 +318,7 @@ common::backend_test!(own_update_returns_the_row, |t: TestDb| async move {
 });
 
 // Guarantee: listing and counting see exactly the caller's rows.
-common::backend_test!(list_and_count_see_only_own_rows, |t: TestDb| async move {
+test_support::backend_test!(list_and_count_see_only_own_rows, |t: TestDb| async move {
     let f = fixture(&t).await;
     for (me, other) in [(&f.a, &f.b), (&f.b, &f.a)] {
         let scope = f.db.scope(&me.ctx);
@@ -353,7 +351,7 @@ common::backend_test!(list_and_count_see_only_own_rows, |t: TestDb| async move {
 });
 
 // Guarantee: `filter` conjoins with the tenant predicate; `Condition::any` cannot widen a scope.
-common::backend_test!(
+test_support::backend_test!(
     any_condition_cannot_widen_the_scope,
     |t: TestDb| async move {
         let f = fixture(&t).await;
@@ -391,7 +389,7 @@ fn is_refused<T: std::fmt::Debug>(got: Result<T, Error>) -> bool {
 // Guarantee: a refinement cannot carry a subquery, EXISTS, CASE or raw SQL into a scoped (or global)
 // query: those are not restricted to the tenant (a subquery could count or copy another tenant's
 // rows), so the query refuses to run and nothing changes.
-common::backend_test!(subqueries_and_raw_sql_are_refused, |t: TestDb| async move {
+test_support::backend_test!(subqueries_and_raw_sql_are_refused, |t: TestDb| async move {
     use sea_orm::sea_query::{Query, SubQueryStatement};
     let f = fixture(&t).await;
     let scope = f.db.scope(&f.a.ctx);
@@ -499,7 +497,7 @@ common::backend_test!(subqueries_and_raw_sql_are_refused, |t: TestDb| async move
 });
 
 // Guarantee: related loading (joins, find_also/with_related, batch loaders) stays in the tenant.
-common::backend_test!(related_loading_stays_in_tenant, |t: TestDb| async move {
+test_support::backend_test!(related_loading_stays_in_tenant, |t: TestDb| async move {
     let f = fixture(&t).await;
     let scope = f.db.scope(&f.a.ctx);
     let with = scope
@@ -555,7 +553,7 @@ common::backend_test!(related_loading_stays_in_tenant, |t: TestDb| async move {
 });
 
 // Guarantee: many-to-many users <-> roles through user_roles stays in the tenant.
-common::backend_test!(user_roles_join_stays_in_tenant, |t: TestDb| async move {
+test_support::backend_test!(user_roles_join_stays_in_tenant, |t: TestDb| async move {
     let f = fixture(&t).await;
     let scope = f.db.scope(&f.a.ctx);
     let with_roles = scope
@@ -603,7 +601,7 @@ async fn insert_task(
 
 // Guarantee: an insert or update that references another tenant's parent is rejected by the
 // database (composite foreign key) and answered like a reference to a row that never existed.
-common::backend_test!(cross_tenant_reference_is_rejected, |t: TestDb| async move {
+test_support::backend_test!(cross_tenant_reference_is_rejected, |t: TestDb| async move {
     let f = fixture(&t).await;
     for project in [f.b.project.id, Uuid::now_v7()] {
         let got = insert_task(&f, project, None).await;
@@ -675,7 +673,7 @@ fn raw_task_insert(t: &TestDb, tenant: TenantId, project: Uuid) -> Statement {
 
 // Guarantee: the database itself rejects a cross-tenant reference, even from raw SQL issued
 // through the system handle (and from a plain connection with no library in the way).
-common::backend_test!(
+test_support::backend_test!(
     database_rejects_raw_cross_tenant_reference,
     |t: TestDb| async move {
         let f = fixture(&t).await;
@@ -711,7 +709,7 @@ common::backend_test!(
 
 // Guarantee: uniques are per tenant: the same value in two tenants is fine, twice in one is a
 // Conflict, and the error carries nothing of the other row.
-common::backend_test!(unique_values_are_per_tenant, |t: TestDb| async move {
+test_support::backend_test!(unique_values_are_per_tenant, |t: TestDb| async move {
     let f = fixture(&t).await;
     // Both fixture tenants already hold a project "Apollo" and a user alice@example.com.
     let scope = f.db.scope(&f.a.ctx);
@@ -748,7 +746,7 @@ common::backend_test!(unique_values_are_per_tenant, |t: TestDb| async move {
 });
 
 // Guarantee: an active model naming another tenant is TenantMismatch; tenant_id never changes.
-common::backend_test!(tenant_id_cannot_be_set_or_changed, |t: TestDb| async move {
+test_support::backend_test!(tenant_id_cannot_be_set_or_changed, |t: TestDb| async move {
     let f = fixture(&t).await;
     let scope = f.db.scope(&f.a.ctx);
     let got = scope
@@ -821,7 +819,7 @@ async fn names(db: &TenantDb, ctx: &TenantContext) -> Vec<String> {
 }
 
 // Guarantee: scoped update_many (with filters, and with a limit) never touches another tenant.
-common::backend_test!(update_many_stays_in_tenant, |t: TestDb| async move {
+test_support::backend_test!(update_many_stays_in_tenant, |t: TestDb| async move {
     let f = fixture(&t).await;
     more_projects(&f).await;
     let scope = f.db.scope(&f.a.ctx);
@@ -884,7 +882,7 @@ common::backend_test!(update_many_stays_in_tenant, |t: TestDb| async move {
 });
 
 // Guarantee: scoped delete_many (with filters, and with a limit) never touches another tenant.
-common::backend_test!(delete_many_stays_in_tenant, |t: TestDb| async move {
+test_support::backend_test!(delete_many_stays_in_tenant, |t: TestDb| async move {
     let f = fixture(&t).await;
     more_projects(&f).await;
     let scope = f.db.scope(&f.a.ctx);
@@ -938,7 +936,7 @@ common::backend_test!(delete_many_stays_in_tenant, |t: TestDb| async move {
 
 // Guarantee: deleting a row still referenced in one's own tenant is a Conflict (ON DELETE
 // RESTRICT), not a NotFound, and deletes nothing.
-common::backend_test!(
+test_support::backend_test!(
     delete_of_referenced_row_is_conflict,
     |t: TestDb| async move {
         let f = fixture(&t).await;
@@ -972,7 +970,7 @@ common::backend_test!(
 
 // Guarantee: the tenant is always a bound parameter, never inlined: the same scoped query for two
 // tenants has the same SQL text (so no statement or plan is cached per tenant).
-common::backend_test!(tenant_is_a_bound_parameter, |t: TestDb| async move {
+test_support::backend_test!(tenant_is_a_bound_parameter, |t: TestDb| async move {
     let f = fixture(&t).await;
     let build = |ctx: &TenantContext| {
         f.db.scope(ctx)
@@ -1006,7 +1004,7 @@ common::backend_test!(tenant_is_a_bound_parameter, |t: TestDb| async move {
 
 // Guarantee: SQLite enforces foreign keys on every pooled connection, and TenantDb refuses a pool
 // where they are off (verified, not assumed).
-common::backend_test!(foreign_keys_are_verified, |t: TestDb| async move {
+test_support::backend_test!(foreign_keys_are_verified, |t: TestDb| async move {
     let f = fixture(&t).await;
     assert!(f.db.foreign_keys_enforced().await.expect("pragma"));
     // Four transactions open at once hold four distinct connections of the pool; each one
@@ -1040,7 +1038,7 @@ common::backend_test!(foreign_keys_are_verified, |t: TestDb| async move {
 });
 
 // Guarantee: a transaction commits on Ok and rolls back on Err, in one tenant.
-common::backend_test!(transactions_commit_or_roll_back, |t: TestDb| async move {
+test_support::backend_test!(transactions_commit_or_roll_back, |t: TestDb| async move {
     let f = fixture(&t).await;
     let project = |name: &str| projects::ActiveModel {
         name: Set(name.into()),
@@ -1079,7 +1077,7 @@ common::backend_test!(transactions_commit_or_roll_back, |t: TestDb| async move {
 });
 
 // Guarantee: every rejected API key is the same Denied; a valid one proves exactly its tenant.
-common::backend_test!(api_keys_verify_or_deny, |t: TestDb| async move {
+test_support::backend_test!(api_keys_verify_or_deny, |t: TestDb| async move {
     let f = fixture(&t).await;
     let ctx =
         f.db.verify(&ApiKeyVerifier, f.a.key.clone())
@@ -1147,7 +1145,7 @@ common::backend_test!(api_keys_verify_or_deny, |t: TestDb| async move {
 });
 
 // Guarantee: system access needs a reason; global entities are readable through `global()`.
-common::backend_test!(system_and_global_handles, |t: TestDb| async move {
+test_support::backend_test!(system_and_global_handles, |t: TestDb| async move {
     let f = fixture(&t).await;
     assert!(matches!(f.db.system("  ").await, Err(Error::Invalid(_))));
     let tenants =
@@ -1177,7 +1175,7 @@ common::backend_test!(system_and_global_handles, |t: TestDb| async move {
 });
 
 // Guarantee: error texts carry no row data and no driver detail.
-common::backend_test!(error_texts_carry_no_data, |t: TestDb| async move {
+test_support::backend_test!(error_texts_carry_no_data, |t: TestDb| async move {
     let f = fixture(&t).await;
     let scope = f.db.scope(&f.a.ctx);
     let errors = [

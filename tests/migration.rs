@@ -1,11 +1,9 @@
 //! The reference migrations go up, down and up again on every backend, and `down` removes
 //! everything `up` made.
 
-mod common;
-
-use common::TestDb;
 use migration::Migrator;
 use sea_orm_migration::{MigratorTrait, SchemaManager};
+use test_support::TestDb;
 
 const TABLES: [&str; 11] = [
     "tenants",
@@ -32,7 +30,7 @@ async fn existing(t: &TestDb) -> Vec<&'static str> {
     found
 }
 
-common::backend_test!(migrations_go_up_down_and_up_again, |t: TestDb| async move {
+test_support::backend_test!(migrations_go_up_down_and_up_again, |t: TestDb| async move {
     // The harness hands out a migrated database.
     assert_eq!(existing(&t).await, TABLES);
     Migrator::down(t.raw(), None).await.expect("down");

@@ -28,8 +28,6 @@
 //! operation is cancelled while it waits, and the next operation on the (only) connection must
 //! find it usable and clean.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -39,7 +37,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{Backend, TestDb};
 use entity::{projects, tasks, tenants};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -49,6 +46,7 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, EntityTrait, Statement,
 };
 use tenant_scope::{Error, TenantContext, TenantDb, TenantId};
+use test_support::{Backend, TestDb};
 use tokio::time::timeout;
 use uuid::Uuid;
 
@@ -986,7 +984,7 @@ async fn sessions(t: &TestDb) -> String {
 /// setting, which the library never makes), and passes one whose transaction-local setting ended.
 async fn probe_control(t: &TestDb) {
     let probe = Arc::new(Probe::default());
-    let mut options = common::connect_options(&t.app_url());
+    let mut options = test_support::connect_options(&t.app_url());
     options.max_connections(1).min_connections(1);
     probe.watch(&mut options, Backend::Postgres);
     let pool = sea_orm::Database::connect(options)
@@ -1017,7 +1015,7 @@ async fn probe_control(t: &TestDb) {
     pool.close().await.expect("closing the control pool");
 }
 
-common::backend_test!(
+test_support::backend_test!(
     pool_is_safe_under_interleaved_failing_and_cancelled_operations,
     |t: TestDb| async move {
         let started = Instant::now();
@@ -1428,7 +1426,7 @@ fn mysql_command(chunk: &[u8]) -> Option<u8> {
     chunk.get(4).copied()
 }
 
-common::backend_test!(
+test_support::backend_test!(
     /// Each operation is cancelled exactly while one of its responses is on its way (the proxy
     /// holds it back), at each stage: the tenant's `BEGIN`, the statement, the `COMMIT`. Then the
     /// next operation takes the same (only) connection: it must get one, within a few seconds,
@@ -1445,13 +1443,13 @@ common::backend_test!(
         // A pool of one connection through the proxy, fresh for each case (a case that breaks
         // the connection must not hide the next).
         let connect = async || {
-            let mut app = common::connect_options(&proxy.url(&t.app_url()));
+            let mut app = test_support::connect_options(&proxy.url(&t.app_url()));
             app.max_connections(1)
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(2));
             probe.watch(&mut app, backend);
             TenantDb::options(app)
-                .system(common::connect_options(t.url()))
+                .system(test_support::connect_options(t.url()))
                 .connect()
                 .await
                 .expect("the library through the proxy")

@@ -3,7 +3,7 @@
 //! the unprivileged application role.
 //!
 //! Random sequences of 1 to 6 requests, each from one of three tenants (Acme and Globex of
-//! `app::seed_demo`, and Initech, provisioned here through the library), as one of its actors (the
+//! `reference_service::seed_demo`, and Initech, provisioned here through the library), as one of its actors (the
 //! admin key, the viewer key, the admin key naming its own tenant in `X-Tenant-Id`, and sometimes a
 //! revoked key, a key with a wrong secret, a malformed key, no key, or the admin key naming another
 //! tenant in `X-Tenant-Id`), doing one of the fifteen operations of the service (list with
@@ -57,11 +57,6 @@
 
 // The harness serves every test binary; this one uses the blocking entry points only.
 #[allow(unused_macros, unused_imports)]
-mod common;
-
-#[path = "../examples/service/app.rs"]
-mod app;
-
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -71,7 +66,6 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, header};
 use chrono::Utc;
-use common::{BlockingTestDb, say};
 use entity::{
     api_keys, audit_events, comments, permissions, projects, role_permissions, roles, tasks,
     tenants, user_roles, users,
@@ -82,6 +76,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tenant_scope::{ApiKeyVerifier, Error, SystemDb, TenantContext, TenantDb, TenantId};
+use test_support::{BlockingTestDb, say};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -767,11 +762,11 @@ fn valid_text(field: &str, value: &str, max: usize) -> Result<String, Error> {
 }
 
 fn page_of<T: serde::Serialize>(q: &PageQ, rows: Vec<&T>) -> Result<Prediction, Error> {
-    let per_page = q.per_page.unwrap_or(app::DEFAULT_PER_PAGE);
+    let per_page = q.per_page.unwrap_or(reference_service::DEFAULT_PER_PAGE);
     if per_page == 0 {
         return Err(Error::Invalid("per_page must be at least 1".into()));
     }
-    let per_page = per_page.min(app::MAX_PER_PAGE);
+    let per_page = per_page.min(reference_service::MAX_PER_PAGE);
     let page = q.page.unwrap_or(0);
     let total = rows.len() as u64;
     let items: Vec<Value> = rows
@@ -2358,7 +2353,9 @@ async fn provision(
 
 async fn setup(env: &Env<'_>) -> World {
     let db = env.db;
-    let seed = app::seed_demo(db).await.expect("seeding Acme and Globex");
+    let seed = reference_service::seed_demo(db)
+        .await
+        .expect("seeding Acme and Globex");
     let system = db
         .system("proptest_http: provision Initech and revoked keys")
         .await
@@ -2368,7 +2365,7 @@ async fn setup(env: &Env<'_>) -> World {
         .all()
         .await
         .expect("the permissions");
-    let seeded = |s: &app::SeededTenant| {
+    let seeded = |s: &reference_service::SeededTenant| {
         (
             s.id,
             Actor {
@@ -2482,7 +2479,7 @@ fn config() -> (Config, u64) {
     let asked: Option<u32> = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.trim().parse().ok());
-    let ci = common::is_ci(std::env::var("CI").ok().as_deref());
+    let ci = test_support::is_ci(std::env::var("CI").ok().as_deref());
     let cases = match asked {
         Some(n) if ci => n.max(DEFAULT_CASES),
         Some(n) => n,
@@ -2501,7 +2498,7 @@ fn config() -> (Config, u64) {
     (config, seed)
 }
 
-common::blocking_backend_test!(service_matches_the_model_over_http, |t: &BlockingTestDb| {
+test_support::blocking_backend_test!(service_matches_the_model_over_http, |t: &BlockingTestDb| {
     check_property(t)
 });
 
@@ -2509,7 +2506,7 @@ fn check_property(t: &BlockingTestDb) {
     let backend = t.db().backend();
     let db = t.block_on(t.db().tenant_db());
     let env = Env {
-        router: app::router(db.clone()),
+        router: reference_service::router(db.clone()),
         db: &db,
         raw: t.db().raw(),
     };

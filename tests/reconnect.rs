@@ -12,17 +12,15 @@
 //! MySQL keeps sqlx's ping before acquire (its reads run without `BEGIN`); the same tests run there.
 //! SQLite has no server that could close a connection.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{Backend, TestDb};
 use entity::{projects, tenants};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, QueryResult, Statement, sqlx,
 };
 use tenant_scope::{Error, TenantContext, TenantDb};
+use test_support::{Backend, TestDb};
 use uuid::Uuid;
 
 /// The pool size of the library under test: every one of them is closed before each operation.
@@ -42,7 +40,7 @@ const OPS: [Op; 5] = [Op::Get, Op::List, Op::Insert, Op::Global, Op::Transaction
 
 async fn provision(db: &TenantDb) -> (TenantContext, Uuid) {
     let system = db.system("reconnect test fixture").await.expect("system");
-    let ctx = common::new_tenant(&system).await;
+    let ctx = test_support::new_tenant(&system).await;
     let project = system
         .insert(projects::ActiveModel {
             tenant_id: Set(ctx.tenant()),
@@ -168,7 +166,7 @@ async fn close_all(t: &TestDb, user: &str) -> usize {
 /// The role the library's application pool connects as.
 fn app_user(t: &TestDb) -> &'static str {
     match t.backend() {
-        Backend::Postgres => common::APP_ROLE,
+        Backend::Postgres => test_support::APP_ROLE,
         _ => "root",
     }
 }
@@ -239,7 +237,7 @@ async fn a_plain_pool_without_the_ping_fails(t: TestDb) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_every_operation_survives_closed_connections() {
-    common::run(
+    test_support::run(
         Backend::Postgres,
         every_operation_survives_closed_connections,
     )
@@ -248,15 +246,15 @@ async fn postgres_every_operation_survives_closed_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_plain_pool_without_the_ping_fails() {
-    common::run(Backend::Postgres, a_plain_pool_without_the_ping_fails).await;
+    test_support::run(Backend::Postgres, a_plain_pool_without_the_ping_fails).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_every_operation_survives_closed_connections() {
-    common::run(Backend::Mysql, every_operation_survives_closed_connections).await;
+    test_support::run(Backend::Mysql, every_operation_survives_closed_connections).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mysql_a_plain_pool_without_the_ping_fails() {
-    common::run(Backend::Mysql, a_plain_pool_without_the_ping_fails).await;
+    test_support::run(Backend::Mysql, a_plain_pool_without_the_ping_fails).await;
 }

@@ -4,7 +4,7 @@
 //! under test, in transactions that set the tenant exactly as the library does
 //! (`SELECT set_config('tenant_scope.tenant_id', '<uuid>', true)`).
 //!
-//! What the suite proves about the policy of migration 000006 (`tenant_scope::schema::rls`), on every one of
+//! What the suite proves about the policy of migration 000006 (`tenant_scope_schema::rls`), on every one of
 //! the nine tenant-owned tables:
 //! - without a tenant (the setting never set, or `''` as a finished transaction leaves it on the connection)
 //!   the role sees no row and can insert none (`42501`, "new row violates row-level security policy");
@@ -19,13 +19,10 @@
 //! checks that the helpers are no-ops there). The catalog side (policies, grants) is tests/rls_schema.rs; the
 //! `tenant-scope check` findings are tests/check.rs.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use chrono::Utc;
-use common::{APP_ROLE, Backend, TestDb, TestRole};
 use entity::{projects, tenants};
 use futures::FutureExt as _;
 use sea_orm::{
@@ -33,6 +30,7 @@ use sea_orm::{
     DbBackend, DbErr, ExecResult, RuntimeErr, Statement, TransactionTrait,
 };
 use tenant_scope::{Error, TenantId};
+use test_support::{APP_ROLE, Backend, TestDb, TestRole};
 use uuid::Uuid;
 
 /// Every tenant-owned table of the reference schema, parents before children.
@@ -275,7 +273,7 @@ async fn exec(conn: &impl ConnectionTrait, sql: &str) {
 
 /// A pool on the test database as the application role, `tenant_scope_app`.
 async fn connect_app(t: &TestDb) -> DatabaseConnection {
-    common::connect(&t.app_url())
+    test_support::connect(&t.app_url())
         .await
         .expect("connect as the app role")
 }
@@ -283,11 +281,11 @@ async fn connect_app(t: &TestDb) -> DatabaseConnection {
 /// A pool of exactly one connection on `url`: every transaction runs on the same session, so what one leaves
 /// on it is what the next one sees.
 async fn connect_one(url: &str) -> DatabaseConnection {
-    let mut options = common::connect_options(url);
+    let mut options = test_support::connect_options(url);
     options.max_connections(1).min_connections(1);
     Database::connect(options)
         .await
-        .unwrap_or_else(|e| panic!("connecting to {}: {e}", common::redact(url)))
+        .unwrap_or_else(|e| panic!("connecting to {}: {e}", test_support::redact(url)))
 }
 
 /// Begins a transaction and, if `tenant` is given, sets the tenant exactly as the library does:
@@ -421,7 +419,7 @@ fn not_refused(result: &Result<ExecResult, DbErr>) -> Option<String> {
 /// Whether `e` is the privilege refusal of the append-only audit log: the app role has no `UPDATE` or
 /// `DELETE` on `audit_events` at all (migration 000008; tests/audit.rs), which refuses before any policy.
 fn append_only_refusal(table: &str, e: &DbErr) -> bool {
-    table == tenant_scope::schema::AUDIT_TABLE
+    table == tenant_scope_schema::AUDIT_TABLE
         && sqlstate(e).as_deref() == Some(RLS_SQLSTATE)
         && e.to_string()
             .contains("permission denied for table audit_events")
@@ -687,7 +685,7 @@ async fn isolation_after(t: &TestDb, ddl: &str) -> (Seed, Vec<String>) {
 // leaves it), the application role sees no row of any tenant table and can insert into none (42501).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_tenant_the_app_role_sees_and_writes_nothing() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let seed = seed(&t).await;
         let found = check_no_tenant(&t.app_url(), &seed, &TENANT_TABLES).await;
         assert_eq!(found, Vec::<String>::new());
@@ -702,7 +700,7 @@ async fn without_a_tenant_the_app_role_sees_and_writes_nothing() {
 // own row to B (WITH CHECK).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_tenant_the_app_role_reaches_only_its_rows() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let seed = seed(&t).await;
         let found = check_tenant_a(&t, &t.app_url(), &seed, &TENANT_TABLES).await;
         assert_eq!(found, Vec::<String>::new());
@@ -739,7 +737,7 @@ async fn with_a_tenant_the_app_role_reaches_only_its_rows() {
 // syntax for type uuid): never a match, never a silent empty answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_setting_is_an_error() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let seed = seed(&t).await;
         let (a, b) = (seed.a(), seed.b());
         let conn = connect_app(&t).await;
@@ -797,7 +795,7 @@ async fn a_malformed_setting_is_an_error() {
 // tenant and only A's with A set. Without FORCE the owner sees every tenant's rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn force_binds_a_non_superuser_owner() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let seed = seed(&t).await;
         let role = TestRole::create(&t, "NOSUPERUSER NOBYPASSRLS").await;
         let outcome = AssertUnwindSafe(async {
@@ -826,7 +824,7 @@ async fn force_binds_a_non_superuser_owner() {
                 "premise: projects has FORCE ROW LEVEL SECURITY"
             );
 
-            let conn = common::connect(role.url())
+            let conn = test_support::connect(role.url())
                 .await
                 .expect("connect as the owner");
             assert_subject_to_rls(&conn).await;
@@ -847,7 +845,7 @@ async fn force_binds_a_non_superuser_owner() {
 
             // The contrast: without FORCE the owner is not subject to its table's policies.
             exec(t.raw(), "ALTER TABLE projects NO FORCE ROW LEVEL SECURITY").await;
-            let conn = common::connect(role.url())
+            let conn = test_support::connect(role.url())
                 .await
                 .expect("connect as the owner");
             let no_tenant = visible_counts(&conn, None, "projects", a.id)
@@ -894,7 +892,7 @@ async fn force_binds_a_non_superuser_owner() {
 // so cannot move one), which the checks report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_policy_with_rls_enabled_denies_everything() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let (seed, found) = isolation_after(&t, "DROP POLICY tenant_isolation ON projects").await;
         let a = seed.a().count("projects");
         assert_eq!(
@@ -914,7 +912,7 @@ async fn dropped_policy_with_rls_enabled_denies_everything() {
 // app role sees and writes every tenant's projects (and nothing else leaks).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_policy_and_disabled_rls_leak() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let (seed, found) = isolation_after(
             &t,
             "DROP POLICY tenant_isolation ON projects; \
@@ -930,7 +928,7 @@ async fn dropped_policy_and_disabled_rls_leak() {
 // tenant's rows, and every check reports the leak.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_rls_leaks_despite_the_policy() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let (seed, found) =
             isolation_after(&t, "ALTER TABLE projects DISABLE ROW LEVEL SECURITY").await;
         assert_eq!(found, projects_leak(&seed));
@@ -942,7 +940,7 @@ async fn disabled_rls_leaks_despite_the_policy() {
 // the table to every tenant (reads and, its WITH CHECK defaulting to USING, writes), and the checks report it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_extra_permissive_policy_leaks() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let (seed, found) =
             isolation_after(&t, "CREATE POLICY open ON projects USING (true)").await;
         assert_eq!(found, projects_leak(&seed));
@@ -957,7 +955,7 @@ async fn an_extra_permissive_policy_leaks() {
 // fail, see above); it does not rely on superuser rights.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_works_under_rls_as_the_app_role() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let db = t.tenant_db().await;
         let system = db
             .system("rls suite: provision two tenants")

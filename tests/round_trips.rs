@@ -24,15 +24,12 @@
 //! The counts are asserted exactly: the test fails if a change adds (or saves) a round trip. It
 //! prints the table on stderr (`cargo test --test round_trips -- --nocapture`).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{Backend, TestDb};
 use entity::{projects, tenants};
 use futures::channel::oneshot;
 use sea_orm::sea_query::Expr;
@@ -41,6 +38,7 @@ use sea_orm::{
     DbBackend, EntityTrait, QueryFilter, Statement, TransactionTrait,
 };
 use tenant_scope::{Error, TenantContext, TenantDb};
+use test_support::{Backend, TestDb};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -455,7 +453,7 @@ fn host_port(url: &str) -> String {
 
 /// Options for a pool of exactly one connection, through `proxy`.
 fn one_connection(url: &str) -> ConnectOptions {
-    let mut options = common::connect_options(url);
+    let mut options = test_support::connect_options(url);
     options.max_connections(1).min_connections(1);
     options
 }
@@ -466,7 +464,7 @@ async fn library(t: &TestDb, proxy: &Proxy, tune: impl FnOnce(&mut ConnectOption
     let mut app = one_connection(&proxy.url(&t.app_url()));
     tune(&mut app);
     TenantDb::options(app)
-        .system(common::connect_options(t.url()))
+        .system(test_support::connect_options(t.url()))
         .connect()
         .await
         .expect("connecting the library through the proxy")
@@ -475,7 +473,7 @@ async fn library(t: &TestDb, proxy: &Proxy, tune: impl FnOnce(&mut ConnectOption
 /// A tenant with `rows` projects, provisioned as the owner.
 async fn provision(db: &TenantDb, rows: usize) -> (TenantContext, Vec<Uuid>) {
     let system = db.system("round trip test fixture").await.expect("system");
-    let ctx = common::new_tenant(&system).await;
+    let ctx = test_support::new_tenant(&system).await;
     let mut ids = Vec::new();
     for i in 0..rows {
         let project = system
@@ -705,7 +703,7 @@ where
 
 #[tokio::test]
 async fn round_trips_per_operation() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         // The library as it comes (SeaORM's default pool options).
         let defaults = with_library(&t, |_| {}, measure_library).await;
         print_table(

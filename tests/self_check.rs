@@ -10,14 +10,12 @@
 //! `tenant_scope_app` makes its own [`TestRole`]; what belongs to the test's database (table
 //! ownership, grants, policies, views) is changed in place.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::{Backend, TestDb, TestRole};
 use sea_orm::ConnectionTrait;
 use tenant_scope::{Error, Risk, TenantDb};
+use test_support::{Backend, TestDb, TestRole};
 use tracing::instrument::WithSubscriber;
 
 /// Runs `sql` (one or more statements) as the database's owner.
@@ -146,9 +144,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 // nothing has to be accepted (also with the owner as the system connection).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_schema_passes() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         if let Err(e) = TenantDb::connect(&t.app_url()).await {
-            panic!("the reference schema as {}: {e}", common::APP_ROLE);
+            panic!("the reference schema as {}: {e}", test_support::APP_ROLE);
         }
         // Also through the options, with the owner as the system connection.
         if let Err(e) = TenantDb::options(t.app_url().as_str())
@@ -169,7 +167,7 @@ async fn reference_schema_passes() {
 // connects (it implies the others, which are not reported again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn superuser_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let owner = owner_name(&t).await;
         refused_unless_accepted(t.url(), Risk::Superuser, &[&format!("\"{owner}\"")]).await;
     })
@@ -181,7 +179,7 @@ async fn superuser_is_refused() {
 // naming both roles; accepting it connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_of_a_superuser_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let superuser = TestRole::create(&t, "SUPERUSER").await;
         let group = TestRole::create(&t, "NOSUPERUSER NOBYPASSRLS NOINHERIT").await;
         let app = TestRole::create(&t, "NOSUPERUSER NOBYPASSRLS").await;
@@ -230,7 +228,7 @@ async fn member_of_a_superuser_is_refused() {
 // connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bypassrls_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let role = TestRole::create(&t, "NOSUPERUSER BYPASSRLS").await;
         refused_unless_accepted(
             role.url(),
@@ -247,7 +245,7 @@ async fn bypassrls_is_refused() {
 // both; accepting it connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_of_a_bypassrls_role_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let bypass = TestRole::create(&t, "NOSUPERUSER BYPASSRLS").await;
         let app = TestRole::create(&t, "NOSUPERUSER NOBYPASSRLS").await;
         TenantDb::connect(app.url())
@@ -278,15 +276,15 @@ async fn member_of_a_bypassrls_role_is_refused() {
 // accepting it connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owning_a_tenant_table_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         exec(
             &t,
-            &format!("ALTER TABLE projects OWNER TO {}", common::APP_ROLE),
+            &format!("ALTER TABLE projects OWNER TO {}", test_support::APP_ROLE),
         )
         .await;
         let message =
             refused_unless_accepted(&t.app_url(), Risk::OwnsTenantTable, &["table projects"]).await;
-        assert!(message.contains(common::APP_ROLE), "{message}");
+        assert!(message.contains(test_support::APP_ROLE), "{message}");
     })
     .await;
 }
@@ -295,7 +293,7 @@ async fn owning_a_tenant_table_is_refused() {
 // naming the table and the owner; accepting it connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_of_a_tenant_tables_owner_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let owner = TestRole::create(&t, "NOSUPERUSER NOBYPASSRLS").await;
         let app = TestRole::create(&t, "NOSUPERUSER NOBYPASSRLS").await;
         exec(
@@ -328,7 +326,7 @@ async fn member_of_a_tenant_tables_owner_is_refused() {
 // naming the table; accepting it connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rls_disabled_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         exec(&t, "ALTER TABLE tasks DISABLE ROW LEVEL SECURITY").await;
         let message =
             refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
@@ -341,7 +339,7 @@ async fn rls_disabled_is_refused() {
 // [rls-not-enforced], naming the table; accepting it connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rls_not_forced_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         exec(&t, "ALTER TABLE comments NO FORCE ROW LEVEL SECURITY").await;
         let message =
             refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table comments"]).await;
@@ -355,7 +353,7 @@ async fn rls_not_forced_is_refused() {
 // naming the table and the policy; accepting it connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_dropped_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         exec(&t, "DROP POLICY tenant_isolation ON api_keys").await;
         let message =
             refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table api_keys"]).await;
@@ -369,8 +367,8 @@ async fn policy_dropped_is_refused() {
 // policy, recreated, passes again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_with_another_expression_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
-        let predicate = tenant_scope::schema::rls::POLICY_PREDICATE;
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
+        let predicate = tenant_scope::contract::POLICY_PREDICATE;
         exec(
             &t,
             "DROP POLICY tenant_isolation ON tasks;
@@ -402,7 +400,7 @@ async fn policy_with_another_expression_is_refused() {
         exec(&t, "DROP POLICY tenant_isolation ON tasks").await;
         exec(
             &t,
-            &tenant_scope::schema::rls::enable_rls_statements("tasks").join(";\n"),
+            &tenant_scope_schema::rls::enable_rls_statements("tasks").join(";\n"),
         )
         .await;
         TenantDb::connect(&t.app_url())
@@ -418,7 +416,7 @@ async fn policy_with_another_expression_is_refused() {
 // role the application role is not a member of, does not widen what it sees and passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extra_permissive_policy_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let other = TestRole::create(&t, "NOSUPERUSER NOBYPASSRLS").await;
         exec(
             &t,
@@ -441,7 +439,7 @@ async fn extra_permissive_policy_is_refused() {
             &format!(
                 "DROP POLICY open ON tasks;
                  CREATE POLICY mine ON tasks FOR UPDATE TO {} USING (true)",
-                common::APP_ROLE
+                test_support::APP_ROLE
             ),
         )
         .await;
@@ -461,8 +459,8 @@ async fn extra_permissive_policy_is_refused() {
 // and so do such views over global tables or ones the role may not read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn view_without_security_invoker_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
-        let app = common::APP_ROLE;
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
+        let app = test_support::APP_ROLE;
         exec(
             &t,
             &format!(
@@ -508,8 +506,8 @@ async fn view_without_security_invoker_is_refused() {
 // accepting it connects; with security_invoker on both it passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn view_over_a_view_over_a_tenant_table_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
-        let app = common::APP_ROLE;
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
+        let app = test_support::APP_ROLE;
         exec(
             &t,
             &format!(
@@ -540,7 +538,7 @@ async fn view_over_a_view_over_a_tenant_table_is_refused() {
 // accepting it connects; without the grant it passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readable_materialized_view_is_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         exec(
             &t,
             "CREATE MATERIALIZED VIEW task_counts AS
@@ -552,7 +550,7 @@ async fn readable_materialized_view_is_refused() {
             .expect("a materialized view the role may not read");
         exec(
             &t,
-            &format!("GRANT SELECT ON task_counts TO {}", common::APP_ROLE),
+            &format!("GRANT SELECT ON task_counts TO {}", test_support::APP_ROLE),
         )
         .await;
         let message = refused_unless_accepted(
@@ -573,8 +571,8 @@ async fn readable_materialized_view_is_refused() {
 // passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dangerous_privileges_are_refused() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
-        let app = common::APP_ROLE;
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
+        let app = test_support::APP_ROLE;
         for (grant, table, named) in [
             ("TRUNCATE", "tasks", "TRUNCATE"),
             ("REFERENCES", "projects", "REFERENCES"),
@@ -616,7 +614,7 @@ async fn dangerous_privileges_are_refused() {
 // id and a row's values do not appear in it, whichever findings it has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusal_names_objects_never_rows() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let tenant = uuid::Uuid::now_v7();
         let project = uuid::Uuid::now_v7();
         let secret = "row-secret-7f3a";
@@ -632,7 +630,7 @@ async fn refusal_names_objects_never_rows() {
                  GRANT SELECT ON all_projects, project_names TO {app};
                  GRANT TRUNCATE ON projects TO {app};
                  ALTER TABLE projects NO FORCE ROW LEVEL SECURITY;",
-                app = common::APP_ROLE
+                app = test_support::APP_ROLE
             ),
         )
         .await;
@@ -667,7 +665,7 @@ async fn refusal_names_objects_never_rows() {
 // accepted but absent logs nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_risk_is_logged_at_warn() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         exec(
             &t,
             "DROP POLICY tenant_isolation ON tasks; DROP POLICY tenant_isolation ON users",
@@ -730,7 +728,7 @@ async fn accepted_risk_is_logged_at_warn() {
 // are accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_connection_must_cross_tenants() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
         let app = t.app_url();
         let system_refusal = |system: String| {
             let app = app.clone();
@@ -748,7 +746,7 @@ async fn system_connection_must_cross_tenants() {
         };
         let why = system_refusal(app.clone()).await;
         assert!(why.contains("subject to row level security"), "{why}");
-        assert!(why.contains(common::APP_ROLE), "{why}");
+        assert!(why.contains(test_support::APP_ROLE), "{why}");
 
         let bypass = TestRole::create(&t, "NOSUPERUSER BYPASSRLS").await;
         let member = TestRole::create(&t, "NOSUPERUSER NOBYPASSRLS").await;

@@ -9,19 +9,14 @@
 //! - every write through the service writes its audit event, with the actor and the request id;
 //! - bad input is a clear 4xx and writes nothing (row counts read as the owner before and after).
 
-mod common;
-
-#[path = "../examples/service/app.rs"]
-mod app;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use common::TestDb;
 use entity::audit_events;
 use sea_orm::{ColumnTrait, ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tenant_scope::ApiKeyVerifier;
+use test_support::TestDb;
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -230,10 +225,10 @@ async fn rows(router: &Router, admin_key: &str, project: Uuid) -> Rows {
     }
 }
 
-common::backend_test!(every_route_works, |t: TestDb| async move {
+test_support::backend_test!(every_route_works, |t: TestDb| async move {
     let db = t.tenant_db().await;
-    let seed = app::seed_demo(&db).await.expect("seed");
-    let router = app::router(db.clone());
+    let seed = reference_service::seed_demo(&db).await.expect("seed");
+    let router = reference_service::router(db.clone());
     let admin = seed.acme.admin_key.key.clone();
     let r = &router;
 
@@ -320,10 +315,13 @@ common::backend_test!(every_route_works, |t: TestDb| async move {
         200,
     )
     .await;
-    assert_eq!(capped.body["per_page"], app::MAX_PER_PAGE);
+    assert_eq!(capped.body["per_page"], reference_service::MAX_PER_PAGE);
     assert_eq!(capped.body["items"].as_array().map(Vec::len), Some(5));
     let default = expect(r, call(Method::GET, "/projects").key(&admin), 200).await;
-    assert_eq!(default.body["per_page"], app::DEFAULT_PER_PAGE);
+    assert_eq!(
+        default.body["per_page"],
+        reference_service::DEFAULT_PER_PAGE
+    );
 
     // Tasks under the project.
     let tasks = format!("/projects/{project}/tasks");
@@ -457,10 +455,10 @@ enum Place {
     Missing,
 }
 
-common::backend_test!(rbac_matrix, |t: TestDb| async move {
+test_support::backend_test!(rbac_matrix, |t: TestDb| async move {
     let db = t.tenant_db().await;
-    let seed = app::seed_demo(&db).await.expect("seed");
-    let router = app::router(db.clone());
+    let seed = reference_service::seed_demo(&db).await.expect("seed");
+    let router = reference_service::router(db.clone());
     let r = &router;
     let acme = rows(r, &seed.acme.admin_key.key, seed.acme.project_id).await;
     let globex = rows(r, &seed.globex.admin_key.key, seed.globex.project_id).await;
@@ -644,10 +642,10 @@ common::backend_test!(rbac_matrix, |t: TestDb| async move {
     println!("{}", matrix.join("\n"));
 });
 
-common::backend_test!(writes_are_audited, |t: TestDb| async move {
+test_support::backend_test!(writes_are_audited, |t: TestDb| async move {
     let db = t.tenant_db().await;
-    let seed = app::seed_demo(&db).await.expect("seed");
-    let router = app::router(db.clone());
+    let seed = reference_service::seed_demo(&db).await.expect("seed");
+    let router = reference_service::router(db.clone());
     let r = &router;
     let admin = &seed.acme.admin_key;
     let viewer = &seed.acme.viewer_key.key;
@@ -766,12 +764,12 @@ common::backend_test!(writes_are_audited, |t: TestDb| async move {
     assert_eq!(leaked, 0);
 });
 
-common::backend_test!(
+test_support::backend_test!(
     bad_input_is_a_clear_4xx_and_writes_nothing,
     |t: TestDb| async move {
         let db = t.tenant_db().await;
-        let seed = app::seed_demo(&db).await.expect("seed");
-        let router = app::router(db.clone());
+        let seed = reference_service::seed_demo(&db).await.expect("seed");
+        let router = reference_service::router(db.clone());
         let r = &router;
         let admin = &seed.acme.admin_key.key;
         let acme = rows(r, admin, seed.acme.project_id).await;
@@ -849,7 +847,7 @@ common::backend_test!(
                 "an oversized body",
                 call(Method::POST, &tasks)
                     .key(admin)
-                    .json(json!({"title": "x".repeat(app::BODY_LIMIT + 1)})),
+                    .json(json!({"title": "x".repeat(reference_service::BODY_LIMIT + 1)})),
                 413,
                 "payload_too_large",
             ),
@@ -1079,12 +1077,12 @@ common::backend_test!(
 // Guarantee: the whole path is the lookup. A task or comment of the caller's own tenant named under
 // a parent it does not belong to is 404 for every caller, the viewer (who lacks the permission)
 // included: the permission is checked only once the row is found where the path says.
-common::backend_test!(
+test_support::backend_test!(
     a_row_under_the_wrong_parent_is_not_found,
     |t: TestDb| async move {
         let db = t.tenant_db().await;
-        let seed = app::seed_demo(&db).await.expect("seed");
-        let router = app::router(db.clone());
+        let seed = reference_service::seed_demo(&db).await.expect("seed");
+        let router = reference_service::router(db.clone());
         let r = &router;
         let admin = seed.acme.admin_key.key.clone();
         let viewer = seed.acme.viewer_key.key.clone();
@@ -1130,12 +1128,12 @@ common::backend_test!(
 );
 
 // Guarantee: a page number far past the end (whose offset would overflow) is an empty page, not a panic.
-common::backend_test!(
+test_support::backend_test!(
     a_huge_page_number_is_an_empty_page,
     |t: TestDb| async move {
         let db = t.tenant_db().await;
-        let seed = app::seed_demo(&db).await.expect("seed");
-        let router = app::router(db.clone());
+        let seed = reference_service::seed_demo(&db).await.expect("seed");
+        let router = reference_service::router(db.clone());
         let admin = seed.acme.admin_key.key.clone();
         for page in ["100000000000000000", "18446744073709551615"] {
             let got = expect(

@@ -2,16 +2,14 @@
 //! request id, and no row data. A binary of its own, so that no other test hits the call sites while the
 //! subscriber captures (`tracing` caches per call site whether anyone listens).
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use common::TestDb;
 use entity::{projects, tenants};
 use sea_orm::ActiveValue::Set;
 use tenant_scope::TenantId;
+use test_support::TestDb;
 use tracing::instrument::WithSubscriber;
 
 fn project(name: &str) -> projects::ActiveModel {
@@ -59,7 +57,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 
 // Guarantee: every operation runs in one `tenant_scope.op` span with op, table, tenant and request id; row data
 // (here a project name) is never logged.
-common::backend_test!(
+test_support::backend_test!(
     operations_have_spans_without_row_data,
     |t: TestDb| async move {
         let db = t.tenant_db().await;

@@ -2,16 +2,14 @@
 //! reason at WARN (target `tenant_scope::system`) and writes an event to `system_audit_events`; on
 //! PostgreSQL it needs its own, explicitly configured connection.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::{Backend, TestDb};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, Order, Query};
-use tenant_scope::schema::SYSTEM_AUDIT_TABLE;
 use tenant_scope::{Error, TenantDb};
+use tenant_scope_schema::SYSTEM_AUDIT_TABLE;
+use test_support::{Backend, TestDb};
 use tracing::instrument::WithSubscriber;
 use uuid::Uuid;
 
@@ -43,7 +41,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 }
 
 // Guarantee: system access is logged at WARN with its reason, and refused without one.
-common::backend_test!(
+test_support::backend_test!(
     system_access_is_logged_with_its_reason,
     |t: TestDb| async move {
         let captured = Captured::default();
@@ -82,7 +80,7 @@ common::backend_test!(
 
 // Guarantee: every system access writes an audit event (id, reason, time) before it is given, and a
 // refused one (no reason) writes none.
-common::backend_test!(
+test_support::backend_test!(
     system_access_writes_an_audit_event,
     |t: TestDb| async move {
         let db = t.tenant_db().await;
@@ -127,7 +125,7 @@ common::backend_test!(
 // one it is refused (it never falls back to the application role), and a system connection whose
 // role is subject to row level security is refused when connecting. Elsewhere (no row level
 // security) system access uses the application's pool.
-common::backend_test!(
+test_support::backend_test!(
     system_access_needs_its_own_connection_on_postgres,
     |t: TestDb| async move {
         let db = TenantDb::connect(&t.app_url()).await.expect("connect");
@@ -176,10 +174,10 @@ common::backend_test!(
 // application role, on the same database, sees only the tenant it sets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documented_system_role_crosses_tenants() {
-    common::run(Backend::Postgres, |t: TestDb| async move {
-        let system_role = common::TestRole::create(&t, "NOSUPERUSER BYPASSRLS").await;
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
+        let system_role = test_support::TestRole::create(&t, "NOSUPERUSER BYPASSRLS").await;
         let db = TenantDb::options(t.app_url().as_str())
-            .system(common::connect_options(system_role.url()))
+            .system(test_support::connect_options(system_role.url()))
             .connect()
             .await
             .expect("app role + BYPASSRLS system role");

@@ -4,7 +4,7 @@
 //! access) and the tenant-owned tables of a small service:
 //! `users`, `roles`, `role_permissions`, `user_roles`, `projects`, `tasks`, `comments`, `api_keys`
 //! and `audit_events`. Every tenant-owned table is built with
-//! [`tenant_scope::schema::TenantTable`], so it has the primary key `(tenant_id, id)`, composite
+//! [`tenant_scope_schema::TenantTable`], so it has the primary key `(tenant_id, id)`, composite
 //! foreign keys to the other tenant-owned tables and only tenant-led unique keys and indexes.
 //!
 //! ```no_run

@@ -5,7 +5,7 @@
 //! not tenant data.
 
 use sea_orm_migration::prelude::*;
-use tenant_scope::schema::{ID_COLUMN, TENANTS_TABLE, drop_tables, unique_name};
+use tenant_scope_schema::{ID_COLUMN, TENANTS_TABLE, drop_tables, unique_name};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;

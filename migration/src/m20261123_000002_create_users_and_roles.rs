@@ -1,7 +1,7 @@
 //! Users, roles, the permissions of a role and the roles of a user.
 
 use sea_orm_migration::prelude::*;
-use tenant_scope::schema::{OnDelete, TenantTable, drop_tables};
+use tenant_scope_schema::{OnDelete, TenantTable, drop_tables};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;

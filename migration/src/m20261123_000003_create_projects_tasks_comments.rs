@@ -1,7 +1,7 @@
 //! Projects, their tasks (optionally assigned to a user) and the comments on a task.
 
 use sea_orm_migration::prelude::*;
-use tenant_scope::schema::{OnDelete, TenantTable, drop_tables};
+use tenant_scope_schema::{OnDelete, TenantTable, drop_tables};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;

@@ -7,7 +7,7 @@
 //! display.
 
 use sea_orm_migration::prelude::*;
-use tenant_scope::schema::{OnDelete, TenantTable, drop_tables};
+use tenant_scope_schema::{OnDelete, TenantTable, drop_tables};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;

@@ -1,8 +1,8 @@
 //! The audit log: one row per write of a tenant, written by the library in the write's transaction,
-//! read per tenant in time order (`tenant_scope::schema::audit_events_table`).
+//! read per tenant in time order (`tenant_scope_schema::audit_events_table`).
 
 use sea_orm_migration::prelude::*;
-use tenant_scope::schema::{AUDIT_TABLE, audit_events_table, drop_tables};
+use tenant_scope_schema::{AUDIT_TABLE, audit_events_table, drop_tables};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;

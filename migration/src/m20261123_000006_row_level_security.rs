@@ -1,13 +1,13 @@
 //! Row level security on every tenant-owned table, and the grants of the application role.
 //!
 //! On PostgreSQL every tenant-owned table gets `ENABLE` and `FORCE ROW LEVEL SECURITY` and the one
-//! policy `tenant_isolation` (see [`tenant_scope::schema::rls`]). If the role `tenant_scope_app`
+//! policy `tenant_isolation` (see [`tenant_scope_schema::rls`]). If the role `tenant_scope_app`
 //! exists, it gets `USAGE` on the schema, `SELECT, INSERT, UPDATE, DELETE` on the tenant-owned tables
 //! and `SELECT` on the global tables; nothing else. On SQLite and MySQL/MariaDB, which have no row
 //! level security, this migration does nothing.
 
 use sea_orm_migration::prelude::*;
-use tenant_scope::schema::{TENANTS_TABLE, rls};
+use tenant_scope_schema::{TENANTS_TABLE, rls};
 
 /// Every tenant-owned table of the reference schema.
 const TENANT_TABLES: &[&str] = &[

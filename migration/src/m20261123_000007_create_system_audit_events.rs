@@ -1,10 +1,10 @@
 //! The audit log of system access: one row per `db.system(reason)`.
 //!
 //! Global (system access is not one tenant's), and not granted to the application role: only the
-//! system connection writes it (see `tenant_scope::schema::system_audit_table`).
+//! system connection writes it (see `tenant_scope_schema::system_audit_table`).
 
 use sea_orm_migration::prelude::*;
-use tenant_scope::schema::{SYSTEM_AUDIT_TABLE, drop_tables, system_audit_table};
+use tenant_scope_schema::{SYSTEM_AUDIT_TABLE, drop_tables, system_audit_table};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;

@@ -3,7 +3,7 @@
 //! On SQLite and MySQL/MariaDB, which have no application role here, this migration does nothing.
 
 use sea_orm_migration::prelude::*;
-use tenant_scope::schema::{AUDIT_TABLE, rls};
+use tenant_scope_schema::{AUDIT_TABLE, rls};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;

@@ -3,7 +3,7 @@
 //! On SQLite and MySQL the tenant travels only inside the statements (`tenant_id = ?`, bound). On
 //! PostgreSQL it also travels on the wire, for row level security: every operation of a tenant runs
 //! in a transaction that first sets `tenant_scope.tenant_id` (transaction-local), so that the
-//! policies of [`schema::rls`](crate::schema::rls) let the statement see that tenant's rows and
+//! policies of `tenant_scope_schema::rls` ([`POLICY_PREDICATE`](crate::contract::POLICY_PREDICATE)) let the statement see that tenant's rows and
 //! nothing else. A single operation opens its own transaction ([`Exec::open`]); a
 //! [`TenantTransaction`](crate::TenantTransaction) sets the tenant once for all its statements.
 //!

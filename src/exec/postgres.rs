@@ -24,7 +24,7 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 
 use super::complete::completes;
-use crate::schema::rls::TENANT_SETTING;
+use crate::contract::TENANT_SETTING;
 use crate::tenant::TenantId;
 
 /// An open PostgreSQL transaction whose `tenant_scope.tenant_id` is set.

@@ -1,0 +1,175 @@
+//! The `tenant-scope` binary end to end, on every backend: what it writes, what it prints and the
+//! exit codes a CI pipeline relies on (0 clean, 1 findings or a refused schema, 2 could not run).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sea_orm::ConnectionTrait;
+use test_support::TestDb;
+
+/// The workspace root, where the binary runs (as CI runs it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tenant_scope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenant-scope"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run tenant-scope")
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exit code")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The files of a directory, by name, with their contents.
+fn files(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| {
+            let path = e.expect("entry").path();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (name, std::fs::read_to_string(&path).expect("read"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+// `generate` reproduces entity/src from the migrated reference schema, and refuses an undeclared
+// table without a tenant column (exit 1, nothing written).
+test_support::backend_test!(
+    generate_writes_entities_or_refuses,
+    |t: TestDb| async move {
+        let out = tempfile::tempdir().expect("tempdir");
+        let dir = out.path().join("entities");
+        let dir_s = dir.to_string_lossy().into_owned();
+        let run = tenant_scope(&[
+            "generate",
+            "--database-url",
+            t.url(),
+            "--output",
+            &dir_s,
+            "--global",
+            "tenants,permissions",
+        ]);
+        assert_eq!(code(&run), 0, "{}", text(&run));
+        let entity_src = root().join("entity/src");
+        assert_eq!(
+            files(&dir),
+            files(&entity_src),
+            "generated entities differ from entity/src"
+        );
+
+        t.raw()
+            .execute_unprepared("CREATE TABLE legacy_notes (id INTEGER PRIMARY KEY, body TEXT)")
+            .await
+            .expect("legacy table");
+        let refused = out.path().join("refused");
+        let refused_s = refused.to_string_lossy().into_owned();
+        let run = tenant_scope(&[
+            "generate",
+            "--database-url",
+            t.url(),
+            "--output",
+            &refused_s,
+            "--global",
+            "tenants,permissions",
+        ]);
+        assert_eq!(code(&run), 1, "{}", text(&run));
+        assert!(text(&run).contains("legacy_notes"), "{}", text(&run));
+        assert!(!refused.exists(), "something was written");
+    }
+);
+
+// `check` exits 0 on the reference schema, 1 with a planted defect, and prints stable JSON.
+test_support::backend_test!(check_exit_codes_and_json, |t: TestDb| async move {
+    // Nothing allowed, on every backend: on PostgreSQL the reference schema carries the RLS policies.
+    let mut args = vec![
+        "check",
+        "--database-url",
+        t.url(),
+        "--global",
+        "permissions",
+    ];
+    let run = tenant_scope(&args);
+    assert_eq!(code(&run), 0, "{}", text(&run));
+
+    t.raw()
+        .execute_unprepared("CREATE TABLE legacy_notes (id INTEGER PRIMARY KEY, body TEXT)")
+        .await
+        .expect("legacy table");
+    args.extend(["--format", "json"]);
+    let run = tenant_scope(&args);
+    assert_eq!(code(&run), 1, "{}", text(&run));
+    let json: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["clean"], false);
+    let findings = json["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 1, "{json}");
+    assert_eq!(findings[0]["code"], "table-without-tenant-column");
+    assert_eq!(findings[0]["table"], "legacy_notes");
+});
+
+// Could not run: exit 2 with a message, for an unreachable database and an unknown allow code.
+#[test]
+fn check_could_not_run_is_exit_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = format!("sqlite://{}/missing.db?mode=ro", dir.path().display());
+    let run = tenant_scope(&["check", "--database-url", &missing]);
+    assert_eq!(code(&run), 2, "{}", text(&run));
+    let run = tenant_scope(&[
+        "generate",
+        "--database-url",
+        "redis://localhost",
+        "--output",
+        "x",
+    ]);
+    assert_eq!(code(&run), 2, "{}", text(&run));
+    assert!(!root().join("x").exists());
+}
+
+// `check --source`: the violating fixture crate exits 1, the clean one (and this crate's examples,
+// with their one explicit allow) exit 0.
+#[test]
+fn check_source_guards_service_crates() {
+    let run = tenant_scope(&[
+        "check",
+        "--source",
+        "crates/tenant-scope-guard/tests/fixtures/guard/violating",
+    ]);
+    assert_eq!(code(&run), 1, "{}", text(&run));
+    assert!(text(&run).contains("raw-connection"), "{}", text(&run));
+    let run = tenant_scope(&[
+        "check",
+        "--source",
+        "crates/tenant-scope-guard/tests/fixtures/guard/violating",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&run), 1, "{}", text(&run));
+    let json: serde_json::Value = serde_json::from_slice(&run.stdout).expect("json");
+    assert!(!json.as_array().expect("array").is_empty());
+    for clean in [
+        "crates/tenant-scope-guard/tests/fixtures/guard/clean",
+        "examples",
+    ] {
+        let run = tenant_scope(&["check", "--source", clean]);
+        assert_eq!(code(&run), 0, "{clean}: {}", text(&run));
+    }
+}
