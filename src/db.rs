@@ -343,7 +343,9 @@ const MYSQL_RELEASE_PING: std::time::Duration = std::time::Duration::from_secs(2
 /// reused (tests/pool_safety.rs cancels operations mid-statement to check it). It is installed
 /// with SeaORM's `map_sqlx_mysql_pool_opts`, replacing a function set there.
 fn guard_mysql_pool(mut options: ConnectOptions) -> ConnectOptions {
-    if options.get_url().starts_with("mysql") {
+    if tenant_scope_catalog::Backend::from_url(options.get_url())
+        == Ok(tenant_scope_catalog::Backend::MySql)
+    {
         options.map_sqlx_mysql_pool_opts(|pool| {
             pool.after_release(|conn, _| {
                 Box::pin(async move {

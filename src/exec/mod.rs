@@ -24,6 +24,8 @@ use sea_orm::{
 use complete::completes;
 pub(crate) use postgres::PgTx;
 
+use tenant_scope_catalog::Backend;
+
 use crate::error::{Error, Result};
 use crate::tenant::TenantId;
 
@@ -62,7 +64,10 @@ enum Mode {
 /// MySQL keeps the ping: its reads run without `BEGIN`, and servers close idle connections
 /// (`wait_timeout`).
 pub(crate) fn acquire_ping_redundant(url: &str) -> bool {
-    url.starts_with("postgres") || url.starts_with("sqlite")
+    matches!(
+        Backend::from_url(url),
+        Ok(Backend::Postgres | Backend::Sqlite)
+    )
 }
 
 impl Pool {

@@ -167,28 +167,3 @@ pub use tenant_scope::contract::{
 #[doc = include_str!("../../../docs/postgres.md")]
 #[doc = include_str!("../../../docs/adopting.md")]
 struct DocsDoctests;
-
-/// An identifier quoted for `backend`, with the quote character doubled inside it, so that a name read
-/// from a catalog (a constraint name, a column name) cannot end the identifier and inject SQL.
-pub(crate) fn quote_ident(backend: sea_orm::DbBackend, ident: &str) -> String {
-    match backend {
-        sea_orm::DbBackend::MySql => format!("`{}`", ident.replace('`', "``")),
-        _ => format!("\"{}\"", ident.replace('"', "\"\"")),
-    }
-}
-
-#[cfg(test)]
-mod quote_tests {
-    use super::quote_ident;
-    use sea_orm::DbBackend;
-
-    #[test]
-    fn quotes_are_doubled() {
-        assert_eq!(
-            quote_ident(DbBackend::Postgres, r#"x"; DROP TABLE t; --"#),
-            r#""x""; DROP TABLE t; --""#
-        );
-        assert_eq!(quote_ident(DbBackend::MySql, "a`b"), "`a``b`");
-        assert_eq!(quote_ident(DbBackend::Sqlite, "plain"), r#""plain""#);
-    }
-}

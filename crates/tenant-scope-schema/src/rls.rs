@@ -386,7 +386,7 @@ fn check_identifier(what: &str, name: &str) -> Result<(), DbErr> {
 
 /// `"name"`, with embedded double quotes doubled.
 fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    tenant_scope_catalog::quote_ident(DbBackend::Postgres, name)
 }
 
 async fn execute_all(

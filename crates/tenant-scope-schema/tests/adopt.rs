@@ -6,9 +6,10 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value};
 use sha2::{Digest as _, Sha256};
 use tenant_scope::TenantId;
+use tenant_scope_catalog::RefAction;
 use tenant_scope_schema::OnDelete;
 use tenant_scope_schema::adopt::{
-    self, AdoptError, AdoptPlan, AdoptTable, BackfillOptions, FindingKind, TableShape,
+    self, AdoptError, AdoptPlan, AdoptTable, BackfillOptions, FindingKind,
 };
 use test_support::TestDb;
 
@@ -161,10 +162,47 @@ async fn checksums(db: &DatabaseConnection) -> Vec<(usize, String)> {
     all
 }
 
-async fn shapes(db: &DatabaseConnection) -> Vec<TableShape> {
+/// What the adopt steps change about a table, as the catalog reads it: its columns and whether each is
+/// nullable, its primary key, its unique keys and indexes (name, columns, constraint or index) and its foreign
+/// keys (name, columns, parent, parent columns, delete rule).
+type Shape = (
+    Vec<(String, bool)>,
+    Vec<String>,
+    Vec<(String, Vec<String>, bool)>,
+    Vec<(String, Vec<String>, bool)>,
+    Vec<(Option<String>, Vec<String>, String, Vec<String>, RefAction)>,
+);
+
+async fn shapes(db: &DatabaseConnection) -> Vec<Shape> {
+    let keys = |keys: &[tenant_scope_catalog::Key]| {
+        keys.iter()
+            .map(|k| (k.name.clone(), k.columns.clone(), k.constraint))
+            .collect::<Vec<_>>()
+    };
     let mut all = Vec::new();
     for table in TABLES {
-        all.push(adopt::inspect(db, table).await.expect("inspect"));
+        let t = adopt::inspect(db, table).await.expect("inspect");
+        all.push((
+            t.columns
+                .iter()
+                .map(|c| (c.name.clone(), c.nullable))
+                .collect(),
+            t.primary_key.clone(),
+            keys(&t.uniques),
+            keys(&t.indexes),
+            t.foreign_keys
+                .iter()
+                .map(|fk| {
+                    (
+                        fk.name.clone(),
+                        fk.columns.clone(),
+                        fk.ref_table.clone(),
+                        fk.ref_columns.clone(),
+                        fk.on_delete,
+                    )
+                })
+                .collect(),
+        ));
     }
     all
 }
@@ -297,14 +335,14 @@ test_support::backend_test!(
                 .foreign_keys
                 .iter()
                 .any(|fk| fk.columns == ["tenant_id", "customer_id"]
-                    && fk.parent == "legacy_customers"
-                    && fk.parent_columns == ["tenant_id", "id"])
+                    && fk.ref_table == "legacy_customers"
+                    && fk.ref_columns == ["tenant_id", "id"])
         );
         assert!(
             orders
                 .columns
                 .iter()
-                .any(|(c, nullable)| c == "tenant_id" && !nullable)
+                .any(|c| c.name == "tenant_id" && !c.nullable)
         );
         assert!(
             orders

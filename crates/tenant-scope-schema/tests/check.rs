@@ -22,11 +22,35 @@ async fn run(t: &TestDb, allow: &[&str]) -> Report {
     check(&options).await.expect("the check runs")
 }
 
+/// Runs a fixture statement. Fixtures are written once for every backend: `TENANT_ID` is the type of the
+/// tenant column (`uuid` on PostgreSQL, where the library's policy compares it with a uuid; `BIGINT`
+/// elsewhere) and `TENANT_<n>` the id of tenant n.
 async fn exec(t: &TestDb, sql: &str) {
+    let sql = fixture_sql(t.backend(), sql);
     t.raw()
-        .execute_unprepared(sql)
+        .execute_unprepared(&sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// `sql` with the placeholders of [`exec`] filled in for `backend`.
+fn fixture_sql(backend: Backend, sql: &str) -> String {
+    let postgres = backend == Backend::Postgres;
+    let mut out = sql.replace("TENANT_ID", if postgres { "UUID" } else { "BIGINT" });
+    while let Some(at) = out.find("TENANT_") {
+        let digits: String = out[at + 7..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let n: u32 = digits.parse().expect("TENANT_<n>");
+        let id = if postgres {
+            format!("'00000000-0000-7000-8000-{n:012}'")
+        } else {
+            n.to_string()
+        };
+        out.replace_range(at..at + 7 + digits.len(), &id);
+    }
+    out
 }
 
 /// Runs each statement.
@@ -36,30 +60,36 @@ async fn exec_all(t: &TestDb, statements: &[&str]) {
     }
 }
 
-/// PostgreSQL: ENABLE and FORCE row level security, and one policy with USING and WITH CHECK, on every table
-/// with a `tenant_id` column that has no policy yet (the fixtures' tables; the reference schema has its own).
+/// PostgreSQL: row level security as the library makes it (`tenant_scope_schema::rls::enable_rls_statements`: ENABLE,
+/// FORCE and the policy `tenant_isolation`) on every table with a `tenant_id` column that has no policy yet (the
+/// fixtures' tables; the reference schema has its own).
 async fn secure_postgres(t: &TestDb) {
     if t.backend() != Backend::Postgres {
         return;
     }
-    exec(
-        t,
-        r"DO $$ DECLARE r record; BEGIN
-          FOR r IN SELECT c.relname FROM pg_class c
-              JOIN pg_namespace n ON n.oid = c.relnamespace
-              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-              WHERE n.nspname = current_schema() AND c.relkind = 'r'
-                AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
-          LOOP
-            EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', r.relname);
-            EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', r.relname);
-            EXECUTE format('CREATE POLICY tenant_isolation ON %I '
-              'USING (tenant_id::text = NULLIF(current_setting(''tenant_scope.tenant_id'', true), '''')) '
-              'WITH CHECK (tenant_id::text = NULLIF(current_setting(''tenant_scope.tenant_id'', true), ''''))',
-              r.relname);
-          END LOOP; END $$",
-    )
-    .await;
+    let rows = t
+        .raw()
+        .query_all_raw(sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT c.relname::text FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+             WHERE n.nspname = current_schema() AND c.relkind = 'r'
+               AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)",
+        ))
+        .await
+        .expect("the tables without a policy");
+    for row in rows {
+        let table: String = row.try_get_by_index(0).expect("a table name");
+        exec_all(
+            t,
+            &tenant_scope_schema::rls::enable_rls_statements(&table)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    }
 }
 
 /// Creates the fixture (`ddl`), secures PostgreSQL, and checks with `allow`.
@@ -76,7 +106,7 @@ fn assert_only(report: &Report, code: &str, table: &str) {
 }
 
 /// A tenant-owned parent with the conventional key.
-const PARENT: &str = "CREATE TABLE fx_parents (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, \
+const PARENT: &str = "CREATE TABLE fx_parents (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, \
                       PRIMARY KEY (tenant_id, id))";
 
 // ------------------------------------------------------------------ the reference schema
@@ -148,12 +178,12 @@ test_support::backend_test!(table_without_tenant_column, |t: TestDb| async move 
 fn legacy_notes(backend: Backend) -> (&'static str, &'static [&'static str]) {
     match backend {
         Backend::Sqlite => (
-            "CREATE TABLE legacy_notes (tenant_id BIGINT NULL, id BIGINT NOT NULL, body VARCHAR(100), \
+            "CREATE TABLE legacy_notes (tenant_id TENANT_ID NULL, id BIGINT NOT NULL, body VARCHAR(100), \
              PRIMARY KEY (tenant_id, id))",
             &[],
         ),
         _ => (
-            "CREATE TABLE legacy_notes (tenant_id BIGINT NULL, id BIGINT NOT NULL PRIMARY KEY, body VARCHAR(100))",
+            "CREATE TABLE legacy_notes (tenant_id TENANT_ID NULL, id BIGINT NOT NULL PRIMARY KEY, body VARCHAR(100))",
             &["pk-not-tenant-led:legacy_notes"],
         ),
     }
@@ -169,7 +199,7 @@ test_support::backend_test!(tenant_column_nullable, |t: TestDb| async move {
 test_support::backend_test!(pk_not_tenant_led, |t: TestDb| async move {
     let report = plant(
         &t,
-        &["CREATE TABLE fx_items (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, PRIMARY KEY (id, tenant_id))"],
+        &["CREATE TABLE fx_items (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, PRIMARY KEY (id, tenant_id))"],
         &[],
     )
     .await;
@@ -181,9 +211,9 @@ test_support::backend_test!(pk_not_tenant_led, |t: TestDb| async move {
 /// on the referenced column, and a unique `(id)` is itself `unique-without-tenant` (tested on its own below):
 /// that prerequisite is allowed on the parent only.
 const LEGACY_FK: &[&str] = &[
-    "CREATE TABLE fx_parents (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, \
+    "CREATE TABLE fx_parents (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, \
      PRIMARY KEY (tenant_id, id), UNIQUE (id))",
-    "CREATE TABLE fx_children (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NOT NULL, \
+    "CREATE TABLE fx_children (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NOT NULL, \
      PRIMARY KEY (tenant_id, id), FOREIGN KEY (parent_id) REFERENCES fx_parents (id))",
 ];
 const LEGACY_FK_ALLOW: &str = "unique-without-tenant:fx_parents";
@@ -200,7 +230,7 @@ test_support::backend_test!(fk_set_null_over_tenant, |t: TestDb| async move {
     // tenant_id, which cannot be in the primary key: both prerequisites are allowed on MySQL only.
     let (child, allow): (&str, &[&str]) = match t.backend() {
         Backend::Mysql => (
-            "CREATE TABLE fx_children (tenant_id BIGINT NULL, id BIGINT NOT NULL PRIMARY KEY, parent_id BIGINT NULL, \
+            "CREATE TABLE fx_children (tenant_id TENANT_ID NULL, id BIGINT NOT NULL PRIMARY KEY, parent_id BIGINT NULL, \
              FOREIGN KEY (tenant_id, parent_id) REFERENCES fx_parents (tenant_id, id) ON DELETE SET NULL)",
             &[
                 "tenant-column-nullable:fx_children",
@@ -208,7 +238,7 @@ test_support::backend_test!(fk_set_null_over_tenant, |t: TestDb| async move {
             ],
         ),
         _ => (
-            "CREATE TABLE fx_children (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NULL, \
+            "CREATE TABLE fx_children (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NULL, \
              PRIMARY KEY (tenant_id, id), \
              FOREIGN KEY (tenant_id, parent_id) REFERENCES fx_parents (tenant_id, id) ON DELETE SET NULL)",
             &[],
@@ -224,7 +254,7 @@ test_support::backend_test!(fk_update_changes_tenant, |t: TestDb| async move {
         &t,
         &[
             PARENT,
-            "CREATE TABLE fx_children (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NOT NULL, \
+            "CREATE TABLE fx_children (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NOT NULL, \
              PRIMARY KEY (tenant_id, id), FOREIGN KEY (tenant_id, parent_id) \
              REFERENCES fx_parents (tenant_id, id) ON DELETE CASCADE ON UPDATE CASCADE)",
             "CREATE INDEX ix_fx_children_parent_id ON fx_children (tenant_id, parent_id)",
@@ -247,7 +277,7 @@ test_support::backend_test!(
         &t,
         &[
             PARENT,
-            "CREATE TABLE fx_children (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NULL, \
+            "CREATE TABLE fx_children (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NULL, \
              PRIMARY KEY (tenant_id, id), FOREIGN KEY (tenant_id, parent_id) \
              REFERENCES fx_parents (tenant_id, id) ON DELETE SET NULL (parent_id))",
             "CREATE INDEX ix_fx_children_parent_id ON fx_children (tenant_id, parent_id)",
@@ -259,13 +289,13 @@ test_support::backend_test!(
     }
 );
 
-const USERS: &str = "CREATE TABLE fx_users (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, \
+const USERS: &str = "CREATE TABLE fx_users (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, \
                      email VARCHAR(100) NOT NULL, PRIMARY KEY (tenant_id, id))";
 
 test_support::backend_test!(unique_constraint_without_tenant, |t: TestDb| async move {
     let report = plant(
         &t,
-        &["CREATE TABLE fx_users (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, email VARCHAR(100) NOT NULL, \
+        &["CREATE TABLE fx_users (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, email VARCHAR(100) NOT NULL, \
            PRIMARY KEY (tenant_id, id), CONSTRAINT uq_fx_users_email UNIQUE (email))"],
         &[],
     )
@@ -369,11 +399,12 @@ test_support::backend_test!(policy_without_with_check, |t: TestDb| async move {
     exec_all(
         &t,
         &[
-            "DROP POLICY tenant_isolation ON fx_users",
-            "CREATE POLICY loose ON fx_users USING \
-             (tenant_id::text = NULLIF(current_setting('tenant_scope.tenant_id', true), ''))",
+            // Restrictive policies, so that they narrow what `tenant_isolation` admits and widen nothing
+            // (a permissive one would be `rls-permissive-policy`).
+            "CREATE POLICY loose ON fx_users AS RESTRICTIVE USING \
+             (tenant_id = NULLIF(current_setting('tenant_scope.tenant_id', true), '')::uuid)",
             // A read-only policy needs no WITH CHECK: not a finding.
-            "CREATE POLICY reader ON fx_users FOR SELECT USING (true)",
+            "CREATE POLICY reader ON fx_users AS RESTRICTIVE FOR SELECT USING (true)",
         ],
     )
     .await;
@@ -572,7 +603,7 @@ test_support::backend_test!(null_tenant_rows, |t: TestDb| async move {
     exec(&t, ddl).await;
     exec(
         &t,
-        "INSERT INTO legacy_notes (tenant_id, id, body) VALUES (NULL, 1, 'a'), (NULL, 2, 'b'), (7, 3, 'secret')",
+        "INSERT INTO legacy_notes (tenant_id, id, body) VALUES (NULL, 1, 'a'), (NULL, 2, 'b'), (TENANT_7, 3, 'secret')",
     )
     .await;
     secure_postgres(&t).await;
@@ -590,9 +621,9 @@ test_support::backend_test!(
         exec_all(
         &t,
         &[
-            "INSERT INTO fx_parents (tenant_id, id) VALUES (1, 10), (2, 20)",
+            "INSERT INTO fx_parents (tenant_id, id) VALUES (TENANT_1, 10), (TENANT_2, 20)",
             // Child 100 of tenant 2 points at tenant 1's parent; child 101 is fine.
-            "INSERT INTO fx_children (tenant_id, id, parent_id) VALUES (2, 100, 10), (2, 101, 20)",
+            "INSERT INTO fx_children (tenant_id, id, parent_id) VALUES (TENANT_2, 100, 10), (TENANT_2, 101, 20)",
         ],
     )
     .await;
@@ -611,7 +642,7 @@ test_support::backend_test!(
 /// A legacy child with no foreign key at all: `fx_parent_id` refers to `fx_parents.id` by name only.
 const UNDECLARED: &[&str] = &[
     PARENT,
-    "CREATE TABLE fx_children (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, fx_parent_id BIGINT NULL, \
+    "CREATE TABLE fx_children (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, fx_parent_id BIGINT NULL, \
      PRIMARY KEY (tenant_id, id))",
     "CREATE INDEX ix_fx_children_fx_parent_id ON fx_children (tenant_id, fx_parent_id)",
 ];
@@ -621,8 +652,8 @@ test_support::backend_test!(cross_tenant_reference_undeclared, |t: TestDb| async
     exec_all(
         &t,
         &[
-            "INSERT INTO fx_parents (tenant_id, id) VALUES (1, 10), (2, 20)",
-            "INSERT INTO fx_children (tenant_id, id, fx_parent_id) VALUES (2, 100, 10), (2, 101, 20), (2, 102, NULL)",
+            "INSERT INTO fx_parents (tenant_id, id) VALUES (TENANT_1, 10), (TENANT_2, 20)",
+            "INSERT INTO fx_children (tenant_id, id, fx_parent_id) VALUES (TENANT_2, 100, 10), (TENANT_2, 101, 20), (TENANT_2, 102, NULL)",
         ],
     )
     .await;
@@ -637,8 +668,8 @@ test_support::backend_test!(orphaned_rows_undeclared, |t: TestDb| async move {
     exec_all(
         &t,
         &[
-            "INSERT INTO fx_parents (tenant_id, id) VALUES (1, 10)",
-            "INSERT INTO fx_children (tenant_id, id, fx_parent_id) VALUES (1, 100, 10), (1, 101, 99), (1, 102, 98)",
+            "INSERT INTO fx_parents (tenant_id, id) VALUES (TENANT_1, 10)",
+            "INSERT INTO fx_children (tenant_id, id, fx_parent_id) VALUES (TENANT_1, 100, 10), (TENANT_1, 101, 99), (TENANT_1, 102, 98)",
         ],
     )
     .await;
@@ -657,7 +688,7 @@ test_support::backend_test!(orphaned_rows_behind_a_declared_fk, |t: TestDb| asyn
         &t,
         &[
             PARENT,
-            "CREATE TABLE fx_children (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NOT NULL, \
+            "CREATE TABLE fx_children (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, parent_id BIGINT NOT NULL, \
              PRIMARY KEY (tenant_id, id), FOREIGN KEY (tenant_id, parent_id) \
              REFERENCES fx_parents (tenant_id, id) ON DELETE CASCADE)",
             "CREATE INDEX ix_fx_children_parent_id ON fx_children (tenant_id, parent_id)",
@@ -665,7 +696,7 @@ test_support::backend_test!(orphaned_rows_behind_a_declared_fk, |t: TestDb| asyn
     )
     .await;
     // Each backend's way past its foreign key checks, in one session (one multi-statement call).
-    let insert = "INSERT INTO fx_children (tenant_id, id, parent_id) VALUES (1, 100, 10)";
+    let insert = "INSERT INTO fx_children (tenant_id, id, parent_id) VALUES (TENANT_1, 100, 10)";
     let bypass = match t.backend() {
         Backend::Sqlite => {
             format!("PRAGMA foreign_keys = OFF; {insert}; PRAGMA foreign_keys = ON;")
@@ -694,7 +725,7 @@ test_support::backend_test!(orphaned_rows_behind_a_declared_fk, |t: TestDb| asyn
 test_support::backend_test!(json_format, |t: TestDb| async move {
     let report = plant(
         &t,
-        &["CREATE TABLE fx_items (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, PRIMARY KEY (id, tenant_id))"],
+        &["CREATE TABLE fx_items (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, PRIMARY KEY (id, tenant_id))"],
         &[],
     )
     .await;
@@ -737,7 +768,7 @@ test_support::backend_test!(json_format, |t: TestDb| async move {
 test_support::backend_test!(output_is_deterministic, |t: TestDb| async move {
     let ddl = [
         "CREATE TABLE settings (id BIGINT NOT NULL PRIMARY KEY)",
-        "CREATE TABLE fx_items (tenant_id BIGINT NOT NULL, id BIGINT NOT NULL, PRIMARY KEY (id, tenant_id))",
+        "CREATE TABLE fx_items (tenant_id TENANT_ID NOT NULL, id BIGINT NOT NULL, PRIMARY KEY (id, tenant_id))",
         USERS,
         "CREATE INDEX ix_fx_users_email ON fx_users (email)",
     ];

@@ -1,13 +1,15 @@
 //! `tenant-scope generate`: SeaORM entities from the live schema, with tenant scoping built in.
 //!
-//! [`generate`] introspects the database with sea-schema (PostgreSQL schema `public`, the MySQL / MariaDB database
-//! of the URL, or the SQLite file), feeds the tables to sea-orm-codegen (compact format, serde, `DateTimeUtc`
-//! timestamps, a `lib.rs` and a `prelude.rs`) and then adapts its output to tenant-scope:
+//! [`generate`] reads the database's catalog (`tenant_scope_catalog::Catalog::read_with_types`: the model
+//! `tenant-scope check` and the adopt steps read, with each column's type read through sea-schema), in the one
+//! scope every tool reads (PostgreSQL `current_schema()`, the MySQL / MariaDB database of the URL, or the SQLite
+//! file), gives its tables to sea-orm-codegen (compact format, serde, `DateTimeUtc` timestamps, a `lib.rs` and a
+//! `prelude.rs`) and then adapts its output to tenant-scope:
 //!
 //! - a table with a `tenant_id` column is **tenant-owned**: its `tenant_id` is typed [`TenantId`](tenant_scope::TenantId)
 //!   and the entity implements [`TenantScoped`](tenant_scope::TenantScoped); the table that `tenant_id` references (the
 //!   tenants table, found from the foreign keys) gets `id: TenantId`;
-//! - a table named in [`GenerateOptions::global`] implements [`Global`](tenant_scope::Global);
+//! - `tenants`, and a table named in [`GenerateOptions::global`], implements [`Global`](tenant_scope::Global);
 //! - the library's audit log of system access, `system_audit_events`
 //!   ([`SYSTEM_AUDIT_TABLE`](tenant_scope::contract::SYSTEM_AUDIT_TABLE)), implements neither unless declared global:
 //!   only `db.system(..)` can query it;
@@ -17,7 +19,10 @@
 //!   column belongs to its primary key or to a foreign key, with exactly two foreign keys besides the one to the
 //!   tenants table. (sea-orm-codegen's own rule, "two relations and a two-column primary key", matches every
 //!   `(tenant_id, id)` table with one child.)
-//! - the discovered tables are normalised so that the three backends give byte-identical files (see below).
+//! - which table is which is the catalog's classification (`tenant_scope_catalog::Tenancy`), the same as
+//!   `tenant-scope check`'s; the primary key is read in key order, so a table whose `tenant_id` column is not
+//!   its first column generates like any other;
+//! - the tables are normalised so that the three backends give byte-identical files (see below).
 //!
 //! # The same files from every backend
 //! The reference schema (`migration/`) gives exactly `entity/src` on SQLite, PostgreSQL and MySQL / MariaDB
@@ -50,10 +55,9 @@
 //! # Ok(()) }
 //! ```
 
-mod discover;
-mod normalize;
 mod plan;
 mod render;
+mod statement;
 
 use std::{
     collections::BTreeMap,
@@ -61,20 +65,21 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use sea_orm::{ConnectOptions, Database};
 use sea_orm_codegen::{
     BannerVersion, BigIntegerType, DateTimeCrate, EntityFormat, EntityTransformer,
     EntityWriterContext, WithPrelude, WithSerde,
 };
-
-/// The migration bookkeeping table of sea-orm-migration, never generated.
-const MIGRATIONS_TABLE: &str = "seaql_migrations";
+use tenant_scope_catalog::{Backend, Catalog, CatalogError};
 
 /// What to generate from.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct GenerateOptions {
-    /// The database to introspect: `postgres://..` (schema `public`), `mysql://../DATABASE`, or `sqlite://PATH`.
+    /// The database to introspect: `postgres://..` (its `current_schema()`), `mysql://../DATABASE`, or
+    /// `sqlite://PATH`.
     pub database_url: String,
-    /// Tables declared deliberately not tenant-owned (they get [`Global`](tenant_scope::Global)), e.g. `tenants`.
+    /// Tables declared deliberately not tenant-owned (they get [`Global`](tenant_scope::Global)), besides
+    /// `tenants`, which always is (listing it is allowed).
     pub global: Vec<String>,
 }
 
@@ -181,25 +186,38 @@ fn quoted(names: &[String]) -> String {
 /// Nothing is written: call [`Generated::write_to`] with the result. Fails, generating nothing, when a table
 /// has no `tenant_id` column and is not in `options.global` (see [`GenerateError::NotTenantScoped`]).
 pub async fn generate(options: &GenerateOptions) -> Result<Generated, GenerateError> {
-    let backend = discover::Backend::of(&options.database_url)?;
-    let tables = discover::discover(backend, &options.database_url).await?;
-    generate_from_tables(&tables, &options.global)
+    Backend::from_url(&options.database_url).map_err(|_| GenerateError::UnsupportedUrl)?;
+    let mut connect = ConnectOptions::new(options.database_url.clone());
+    connect.sqlx_logging(false).max_connections(2);
+    let db = Database::connect(connect)
+        .await
+        .map_err(|e| GenerateError::Connect(e.to_string()))?;
+    let read = Catalog::read_with_types(&db, &Catalog::reader().without_security()).await;
+    let _ = db.close().await;
+    let catalog = read.map_err(|e| match e {
+        CatalogError::NoScope if Backend::from_url(&options.database_url) == Ok(Backend::MySql) => {
+            GenerateError::NoDatabaseInUrl
+        }
+        other => GenerateError::Discover(other.to_string()),
+    })?;
+    generate_from_catalog(&catalog, &options.global)
 }
 
-/// The part of [`generate`] after discovery.
-fn generate_from_tables(
-    tables: &[discover::Discovered],
-    global: &[String],
-) -> Result<Generated, GenerateError> {
-    let tables = tables
-        .iter()
-        .filter(|t| normalize::table_name(&t.statement).as_deref() != Some(MIGRATIONS_TABLE))
-        .map(normalize::normalize)
-        .collect::<Result<Vec<_>, _>>()?;
-    if tables.is_empty() {
+/// The part of [`generate`] after reading the catalog.
+fn generate_from_catalog(catalog: &Catalog, global: &[String]) -> Result<Generated, GenerateError> {
+    if catalog
+        .tables
+        .keys()
+        .all(|t| t == tenant_scope::contract::MIGRATIONS_TABLE)
+    {
         return Err(GenerateError::NoTables);
     }
-    let plan = plan::Plan::new(&tables, global)?;
+    let plan = plan::Plan::new(catalog, global)?;
+    let tables = plan
+        .kinds
+        .keys()
+        .map(|name| statement::statement(&catalog.tables[name]))
+        .collect::<Result<Vec<_>, _>>()?;
     let context = EntityWriterContext::new(
         EntityFormat::Compact,
         WithPrelude::All,

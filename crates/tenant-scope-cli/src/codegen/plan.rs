@@ -1,11 +1,15 @@
-//! What each table becomes: tenant-owned or global, which table is the tenants table, which are link tables.
+//! What each table becomes: tenant-owned or global (the catalog's classification, shared with
+//! `tenant-scope check`), which table is the tenants table, which are link tables. Decided before
+//! any code is generated, from the catalog: the primary key in key order, the foreign keys as
+//! declared.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sea_orm::sea_query::{ColumnType, TableCreateStatement};
+use sea_orm::sea_query::ColumnType;
+use tenant_scope::contract::{ID_COLUMN, TENANT_COLUMN};
+use tenant_scope_catalog::{Catalog, ForeignKey, Table, Tenancy, TenancyError};
 
-use super::{GenerateError, normalize::table_name};
-use tenant_scope::contract::{ID_COLUMN, SYSTEM_AUDIT_TABLE, TENANT_COLUMN};
+use super::GenerateError;
 
 /// How a table is generated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,17 +18,9 @@ pub(crate) enum Kind {
     TenantOwned,
     /// Declared global: `Global`.
     Global,
-    /// The library's own audit log of system access ([`SYSTEM_AUDIT_TABLE`]) when not declared global: an
-    /// entity with neither impl, so only `db.system(..)` can query it.
+    /// The library's own audit log of system access when not declared global: an entity with
+    /// neither impl, so only `db.system(..)` can query it.
     SystemOnly,
-}
-
-/// A foreign key, by table and column names.
-#[derive(Debug, Clone)]
-struct ForeignKey {
-    columns: Vec<String>,
-    ref_table: String,
-    ref_columns: Vec<String>,
 }
 
 /// The tenancy of the schema, decided before any code is generated.
@@ -39,68 +35,47 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// Classifies `tables` (already without the migration table), checking that every table is either
-    /// tenant-owned or declared `global`.
-    pub(crate) fn new(
-        tables: &[TableCreateStatement],
-        global: &[String],
-    ) -> Result<Self, GenerateError> {
-        let mut names = BTreeSet::new();
-        let mut kinds = BTreeMap::new();
-        let mut undeclared = Vec::new();
-        let mut global_but_owned = Vec::new();
-        let declared: BTreeSet<&str> = global
-            .iter()
-            .map(|g| g.trim())
-            .filter(|g| !g.is_empty())
-            .collect();
-        for table in tables {
-            let name = table_name(table)
-                .ok_or_else(|| GenerateError::Codegen("a discovered table has no name".into()))?;
-            let owned = has_column(table, TENANT_COLUMN);
-            let is_global = declared.contains(name.as_str());
-            match (owned, is_global) {
-                (true, true) => global_but_owned.push(name.clone()),
-                (true, false) => {
-                    kinds.insert(name.clone(), Kind::TenantOwned);
-                }
-                (false, true) => {
-                    kinds.insert(name.clone(), Kind::Global);
-                }
-                (false, false) if name == SYSTEM_AUDIT_TABLE => {
-                    kinds.insert(name.clone(), Kind::SystemOnly);
-                }
-                (false, false) => undeclared.push(name.clone()),
+    /// Classifies the catalog's tables, checking that every table is either tenant-owned or
+    /// declared `global`, and that each has the shape the generated impls rely on.
+    pub(crate) fn new(catalog: &Catalog, global: &[String]) -> Result<Self, GenerateError> {
+        let tenancy = catalog.classify(global).map_err(|e| match e {
+            TenancyError::UnknownGlobal(tables) => GenerateError::UnknownGlobal(tables),
+            TenancyError::GlobalWithTenantColumn(tables) => {
+                GenerateError::GlobalWithTenantColumn(tables)
             }
-            names.insert(name);
-        }
-        undeclared.sort();
-        global_but_owned.sort();
+            other => GenerateError::Codegen(other.to_string()),
+        })?;
+        let undeclared: Vec<String> = tenancy
+            .tables(Tenancy::Undeclared)
+            .map(str::to_owned)
+            .collect();
         if !undeclared.is_empty() {
             return Err(GenerateError::NotTenantScoped(undeclared));
         }
-        if !global_but_owned.is_empty() {
-            return Err(GenerateError::GlobalWithTenantColumn(global_but_owned));
-        }
-        let unknown: Vec<String> = declared
-            .iter()
-            .filter(|g| !names.contains(**g))
-            .map(|g| (*g).to_owned())
+        let kinds: BTreeMap<String, Kind> = catalog
+            .tables
+            .keys()
+            .filter_map(|name| {
+                let kind = match tenancy.of(name) {
+                    Tenancy::TenantOwned => Kind::TenantOwned,
+                    Tenancy::Global => Kind::Global,
+                    Tenancy::SystemOnly => Kind::SystemOnly,
+                    _ => return None,
+                };
+                Some((name.clone(), kind))
+            })
             .collect();
-        if !unknown.is_empty() {
-            return Err(GenerateError::UnknownGlobal(unknown));
-        }
 
         // Shapes the generated impls rely on.
         let mut tenants = BTreeSet::new();
-        for table in tables {
-            let name = table_name(table).unwrap_or_default();
+        for (name, kind) in &kinds {
+            let table = &catalog.tables[name];
             let shape = |problem: &str| GenerateError::Shape {
                 table: name.clone(),
                 problem: problem.to_owned(),
             };
-            match kinds.get(&name) {
-                Some(Kind::TenantOwned) => {
+            match kind {
+                Kind::TenantOwned => {
                     if !is_uuid(table, TENANT_COLUMN) {
                         return Err(shape("the `tenant_id` column must be a UUID"));
                     }
@@ -110,19 +85,19 @@ impl Plan {
                         ));
                     }
                     // Without this key `TenantScoped` would be emitted over a primary key `find_by_id`
-                    // accepts a bare id for: the compile-time guarantee would be silently lost.
-                    if primary_key(table) != [TENANT_COLUMN, ID_COLUMN] {
+                    // accepts a bare id for: the compile-time guarantee would be silently lost. The
+                    // key's own order is what counts, not the order of the columns in the table.
+                    if table.primary_key != [TENANT_COLUMN, ID_COLUMN] {
                         return Err(shape(
                             "the primary key must be `(tenant_id, id)` (see `tenant-scope check`, \
                              and `schema::adopt` to migrate a legacy table)",
                         ));
                     }
-                    for fk in foreign_keys(table) {
+                    for fk in &table.foreign_keys {
                         if fk.columns == [TENANT_COLUMN] && fk.ref_columns == [ID_COLUMN] {
                             tenants.insert(fk.ref_table.clone());
                         }
-                        let to_tenant_table =
-                            matches!(kinds.get(&fk.ref_table), Some(Kind::TenantOwned));
+                        let to_tenant_table = tenancy.is_tenant_owned(&fk.ref_table);
                         if to_tenant_table
                             && fk.columns.first().map(String::as_str) != Some(TENANT_COLUMN)
                         {
@@ -137,7 +112,7 @@ impl Plan {
                         }
                     }
                 }
-                Some(Kind::Global) if !has_column(table, ID_COLUMN) => {
+                Kind::Global if !table.has_column(ID_COLUMN) => {
                     return Err(shape("a global table needs an `id` column"));
                 }
                 _ => {}
@@ -150,24 +125,23 @@ impl Plan {
             )));
         }
         let tenants_table = tenants.into_iter().next();
-        if let Some(tenants) = &tenants_table {
-            let table = tables
-                .iter()
-                .find(|t| table_name(t).as_deref() == Some(tenants.as_str()));
-            if !table.is_some_and(|t| is_uuid(t, ID_COLUMN)) {
-                return Err(GenerateError::TenantsTable(format!(
-                    "`{tenants}.id` (referenced by `tenant_id`) must be a UUID"
-                )));
-            }
+        if let Some(tenants) = &tenants_table
+            && !catalog
+                .table(tenants)
+                .is_some_and(|t| is_uuid(t, ID_COLUMN))
+        {
+            return Err(GenerateError::TenantsTable(format!(
+                "`{tenants}.id` (referenced by `tenant_id`) must be a UUID"
+            )));
         }
 
-        let mut links = BTreeMap::new();
-        for table in tables {
-            let name = table_name(table).unwrap_or_default();
-            if let Some(pair) = link_of(table, &name, tenants_table.as_deref()) {
-                links.insert(name, pair);
-            }
-        }
+        let links = kinds
+            .keys()
+            .filter_map(|name| {
+                let table = &catalog.tables[name];
+                link_of(table, tenants_table.as_deref()).map(|pair| (name.clone(), pair))
+            })
+            .collect();
         Ok(Plan {
             kinds,
             tenants_table,
@@ -176,73 +150,33 @@ impl Plan {
     }
 }
 
-/// Whether `table` has a column `name`.
-fn has_column(table: &TableCreateStatement, name: &str) -> bool {
-    table
-        .get_columns()
-        .iter()
-        .any(|c| c.get_column_name() == name)
-}
-
 /// Whether `table` has a column `name` of type UUID.
-fn is_uuid(table: &TableCreateStatement, name: &str) -> bool {
+fn is_uuid(table: &Table, name: &str) -> bool {
     table
-        .get_columns()
-        .iter()
-        .any(|c| c.get_column_name() == name && c.get_column_type() == Some(&ColumnType::Uuid))
+        .column(name)
+        .is_some_and(|c| c.ty == Some(ColumnType::Uuid))
 }
 
-fn foreign_keys(table: &TableCreateStatement) -> Vec<ForeignKey> {
-    table
-        .get_foreign_key_create_stmts()
-        .iter()
-        .map(|fk| fk.get_foreign_key())
-        .filter_map(|fk| {
-            Some(ForeignKey {
-                columns: fk.get_columns(),
-                ref_table: fk.get_ref_table()?.sea_orm_table().to_string(),
-                ref_columns: fk.get_ref_columns(),
-            })
-        })
-        .collect()
-}
-
-/// The two tables `table` links, if it is a pure link table: two foreign keys (besides the one to the tenants
-/// table) to two other, distinct tables, and no column outside its primary key and its foreign keys.
-fn link_of(
-    table: &TableCreateStatement,
-    name: &str,
-    tenants_table: Option<&str>,
-) -> Option<[String; 2]> {
-    let fks = foreign_keys(table);
-    let (tenant_fks, others): (Vec<_>, Vec<_>) = fks.into_iter().partition(|fk| {
-        fk.columns == [TENANT_COLUMN] && Some(fk.ref_table.as_str()) == tenants_table
-    });
-    let [a, b] = <[ForeignKey; 2]>::try_from(others).ok()?;
-    if a.ref_table == b.ref_table || a.ref_table == name || b.ref_table == name {
+/// The two tables `table` links, if it is a pure link table: two foreign keys (besides the one to
+/// the tenants table) to two other, distinct tables, and no column outside its primary key and
+/// its foreign keys.
+fn link_of(table: &Table, tenants_table: Option<&str>) -> Option<[String; 2]> {
+    let (tenant_fks, others): (Vec<&ForeignKey>, Vec<&ForeignKey>) =
+        table.foreign_keys.iter().partition(|fk| {
+            fk.columns == [TENANT_COLUMN] && Some(fk.ref_table.as_str()) == tenants_table
+        });
+    let [a, b] = <[&ForeignKey; 2]>::try_from(others).ok()?;
+    if a.ref_table == b.ref_table || a.ref_table == table.name || b.ref_table == table.name {
         return None;
     }
-    let mut covered: BTreeSet<String> = primary_key(table).into_iter().collect();
+    let mut covered: BTreeSet<&String> = table.primary_key.iter().collect();
     for fk in tenant_fks.iter().chain([&a, &b]) {
-        covered.extend(fk.columns.iter().cloned());
+        covered.extend(fk.columns.iter());
     }
     let pure = table
-        .get_columns()
+        .columns
         .iter()
-        .all(|c| covered.contains(&c.get_column_name()));
-    pure.then_some([a.ref_table, b.ref_table])
-}
-
-/// The primary key columns of `table` (column-level or table-level).
-fn primary_key(table: &TableCreateStatement) -> Vec<String> {
-    let mut pk: Vec<String> = table
-        .get_columns()
-        .iter()
-        .filter(|c| c.get_column_spec().primary_key)
-        .map(|c| c.get_column_name())
-        .collect();
-    for index in table.get_indexes().iter().filter(|i| i.is_primary_key()) {
-        pk.extend(index.get_index_spec().get_column_names());
-    }
-    pk
+        .filter(|c| !c.generated)
+        .all(|c| covered.contains(&c.name));
+    pure.then(|| [a.ref_table.clone(), b.ref_table.clone()])
 }

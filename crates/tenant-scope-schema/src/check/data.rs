@@ -17,10 +17,9 @@
 //! or `<name>` with an `id` column exists (`project_id` -> `projects.id`).
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use tenant_scope_catalog::{Catalog, Classification, Table};
 
-use super::discover::{Model, Table};
-use super::rules::is_tenant_owned;
-use super::{CheckError, CheckOptions, Finding, Severity, codes};
+use super::{CheckError, Finding, Severity, codes};
 use crate::{ID_COLUMN, TENANT_COLUMN};
 
 /// A reference from a child table to a parent table, declared or inferred.
@@ -34,15 +33,16 @@ struct Reference<'a> {
 
 pub(super) async fn findings<C: ConnectionTrait>(
     db: &C,
-    model: &Model,
-    options: &CheckOptions,
+    catalog: &Catalog,
+    tenancy: &Classification,
 ) -> Result<Vec<Finding>, CheckError> {
     let mut out = Vec::new();
-    let q = |ident: &str| quote(model.backend, ident);
-    for table in model
+    let backend = catalog.backend.db_backend();
+    let q = |ident: &str| quote(backend, ident);
+    for table in catalog
         .tables
         .values()
-        .filter(|t| is_tenant_owned(t, options))
+        .filter(|t| tenancy.is_tenant_owned(&t.name))
     {
         let name = &table.name;
         if table.column(TENANT_COLUMN).is_some_and(|c| c.nullable) {
@@ -67,8 +67,8 @@ pub(super) async fn findings<C: ConnectionTrait>(
             }
         }
 
-        for reference in references(model, table) {
-            scan_reference(db, model.backend, &reference, options, &mut out).await?;
+        for reference in references(catalog, table) {
+            scan_reference(db, backend, &reference, tenancy, &mut out).await?;
         }
     }
     Ok(out)
@@ -79,10 +79,10 @@ fn plural(n: i64) -> &'static str {
 }
 
 /// The declared foreign keys of `table`, then the references inferred by name.
-fn references<'a>(model: &'a Model, table: &'a Table) -> Vec<Reference<'a>> {
+fn references<'a>(catalog: &'a Catalog, table: &'a Table) -> Vec<Reference<'a>> {
     let mut out = Vec::new();
     for fk in &table.foreign_keys {
-        if let Some(parent) = model.tables.get(&fk.ref_table) {
+        if let Some(parent) = catalog.tables.get(&fk.ref_table) {
             out.push(Reference {
                 child: table,
                 columns: fk.columns.clone(),
@@ -111,7 +111,7 @@ fn references<'a>(model: &'a Model, table: &'a Table) -> Vec<Reference<'a>> {
         }
         let parent = candidates
             .iter()
-            .filter_map(|c| model.tables.get(c))
+            .filter_map(|c| catalog.tables.get(c))
             .find(|p| p.column(ID_COLUMN).is_some());
         if let Some(parent) = parent {
             out.push(Reference {
@@ -130,7 +130,7 @@ async fn scan_reference<C: ConnectionTrait>(
     db: &C,
     backend: DbBackend,
     r: &Reference<'_>,
-    options: &CheckOptions,
+    tenancy: &Classification,
     out: &mut Vec<Finding>,
 ) -> Result<(), CheckError> {
     let q = |ident: &str| quote(backend, ident);
@@ -182,7 +182,7 @@ async fn scan_reference<C: ConnectionTrait>(
     }
 
     let crosses = r.child.column(TENANT_COLUMN).is_some()
-        && is_tenant_owned(r.parent, options)
+        && tenancy.is_tenant_owned(&r.parent.name)
         && !r
             .columns
             .iter()
@@ -242,5 +242,5 @@ async fn count<C: ConnectionTrait>(db: &C, sql: &str) -> Result<i64, CheckError>
 
 /// An identifier quoted for `backend`.
 fn quote(backend: DbBackend, ident: &str) -> String {
-    crate::quote_ident(backend, ident)
+    tenant_scope_catalog::quote_ident(backend, ident)
 }

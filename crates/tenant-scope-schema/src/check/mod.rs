@@ -1,10 +1,11 @@
 //! `tenant-scope check`: a schema lint and a data integrity scan of a live database.
 //!
-//! [`check()`] connects to a database (SQLite, PostgreSQL or MySQL/MariaDB), discovers its schema with
-//! sea-schema (plus PostgreSQL catalog queries for what sea-schema does not report: row level security,
-//! policies, roles, views, plain and expression indexes, `ON DELETE SET NULL (column)` lists), and reports
-//! every place where the database does not keep its side of the isolation bargain, as a [`Report`] of
-//! [`Finding`]s. Each finding has a stable code (see [`codes`] and docs/check.md), the table and columns it
+//! [`check()`] connects to a database (SQLite, PostgreSQL or MySQL/MariaDB), reads its schema as the one
+//! catalog of tenant-scope (`tenant_scope_catalog::Catalog`, the same model `generate`, the adopt steps and
+//! the connect-time self-check read), and reports every place where the database does not keep its side of
+//! the isolation bargain, as a [`Report`] of [`Finding`]s. On PostgreSQL its row level security findings are
+//! those of the rule set the self-check applies (`tenant_scope_catalog::postgres`), judged for `--app-role`:
+//! whatever `TenantDb::connect` would refuse as that role, this reports. Each finding has a stable code (see [`codes`] and docs/check.md), the table and columns it
 //! is about, a message and a one-line fix. Messages never contain row data: a data finding says which table
 //! and column and how many rows, nothing else.
 //!
@@ -22,10 +23,13 @@
 //! ```
 //!
 //! # Tenant-owned, global, ignored
-//! - `tenants` is always global; [`CheckOptions::global`] names the other global tables (none by default).
-//! - `seaql_migrations` (sea-orm-migration's bookkeeping) and SQLite's internal `sqlite_*` tables are ignored.
-//! - Every other table that has a `tenant_id` column is tenant-owned and linted; one that has none is the
-//!   finding [`codes::TABLE_WITHOUT_TENANT_COLUMN`].
+//! The catalog's classification (`tenant_scope_catalog::Tenancy`), shared with `generate`:
+//! - a table with a `tenant_id` column is tenant-owned and linted (declaring it global is a [`CheckError`]);
+//! - `tenants` is always global; [`CheckOptions::global`] names the other global tables (none by default; one
+//!   that is not in the schema is a [`CheckError`]);
+//! - the library's `system_audit_events` is neither, and is not linted;
+//! - `seaql_migrations` (sea-orm-migration's bookkeeping) and SQLite's internal `sqlite_*` tables are ignored;
+//! - any other table is the finding [`codes::TABLE_WITHOUT_TENANT_COLUMN`].
 //!
 //! # Exit codes (for the binary)
 //! [`Report::exit_code`]: `0` when there is no finding of severity [`Severity::Error`] (warnings are printed
@@ -40,13 +44,13 @@
 #![doc = include_str!("../../../../docs/check.md")]
 
 mod data;
-mod discover;
-mod postgres;
 mod rules;
 
 use std::fmt::Write as _;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, TransactionTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, TransactionTrait};
+use tenant_scope_catalog::postgres::{self, Role};
+use tenant_scope_catalog::{Backend, Catalog, CatalogError, TenancyError};
 
 /// The version of the JSON format of [`Report::to_json`]. It changes only when a field is removed or changes
 /// meaning; new fields may be added within a version.
@@ -59,7 +63,7 @@ pub const EXIT_COULD_NOT_RUN: i32 = 2;
 pub const TENANTS_TABLE: &str = crate::TENANTS_TABLE;
 
 /// Tables that are neither tenant-owned nor global and are never linted: sea-orm-migration's bookkeeping.
-pub const IGNORED_TABLES: &[&str] = &["seaql_migrations"];
+pub const IGNORED_TABLES: &[&str] = &[tenant_scope::contract::MIGRATIONS_TABLE];
 
 /// The stable finding codes. Each one is documented in docs/check.md with why it matters and its fix.
 pub mod codes {
@@ -86,6 +90,9 @@ pub mod codes {
     pub const RLS_NOT_FORCED: &str = "rls-not-forced";
     /// PostgreSQL: a tenant-owned table has no policy.
     pub const RLS_NO_POLICY: &str = "rls-no-policy";
+    /// PostgreSQL: a tenant-owned table has other permissive policies than `tenant_isolation` (they are
+    /// ORed with it).
+    pub const RLS_PERMISSIVE_POLICY: &str = "rls-permissive-policy";
     /// PostgreSQL: a policy that admits writes has no `WITH CHECK`.
     pub const POLICY_WITHOUT_WITH_CHECK: &str = "policy-without-with-check";
     /// PostgreSQL: the application role owns (or is a member of the owner of) a table.
@@ -96,6 +103,8 @@ pub mod codes {
     pub const APP_ROLE_BYPASSES_RLS: &str = "app-role-bypasses-rls";
     /// PostgreSQL: a view over tenant-owned tables without `security_invoker`.
     pub const VIEW_WITHOUT_SECURITY_INVOKER: &str = "view-without-security-invoker";
+    /// PostgreSQL: a materialized view over tenant-owned tables.
+    pub const MATERIALIZED_VIEW_OVER_TENANT_DATA: &str = "materialized-view-over-tenant-data";
     /// Data: rows whose `tenant_id` is NULL.
     pub const NULL_TENANT_ROWS: &str = "null-tenant-rows";
     /// Data: child rows that reference a parent row of another tenant.
@@ -116,11 +125,13 @@ pub mod codes {
         RLS_NOT_ENABLED,
         RLS_NOT_FORCED,
         RLS_NO_POLICY,
+        RLS_PERMISSIVE_POLICY,
         POLICY_WITHOUT_WITH_CHECK,
         APP_ROLE_OWNS_TABLE,
         APP_ROLE_DANGEROUS_PRIVILEGE,
         APP_ROLE_BYPASSES_RLS,
         VIEW_WITHOUT_SECURITY_INVOKER,
+        MATERIALIZED_VIEW_OVER_TENANT_DATA,
         NULL_TENANT_ROWS,
         CROSS_TENANT_REFERENCE,
         ORPHANED_ROWS,
@@ -131,6 +142,7 @@ pub mod codes {
         RLS_NOT_ENABLED,
         RLS_NOT_FORCED,
         RLS_NO_POLICY,
+        RLS_PERMISSIVE_POLICY,
         POLICY_WITHOUT_WITH_CHECK,
     ];
 }
@@ -141,10 +153,11 @@ pub mod codes {
 pub struct CheckOptions {
     /// The database to check (`sqlite://..`, `postgres://..`, `mysql://..`). Connect as the schema owner.
     pub database_url: String,
-    /// PostgreSQL: the role the service connects as (`--app-role`). When set, the check reports it owning a
-    /// table, holding `TRUNCATE`/`REFERENCES`/`TRIGGER` on a tenant-owned table, being a superuser or having
-    /// `BYPASSRLS`; a role that does not exist is a [`CheckError`].
-    /// Ignored on other backends.
+    /// PostgreSQL: the role the service connects as (`--app-role`). When set, the row level security rules
+    /// are judged for it, as the self-check judges the role `TenantDb::connect` connects as: being (or being
+    /// able to `SET ROLE` to) a superuser or a `BYPASSRLS` role, owning a table, holding
+    /// `TRUNCATE`/`REFERENCES`/`TRIGGER` on a tenant-owned table. A role that does not exist is a
+    /// [`CheckError`]. Ignored on other backends.
     pub app_role: Option<String>,
     /// Findings to skip: a code (`rls-not-enabled`) skips it everywhere, `code:table` only on that table.
     pub allow: Vec<String>,
@@ -161,13 +174,6 @@ impl CheckOptions {
             allow: Vec::new(),
             global: Vec::new(),
         }
-    }
-
-    /// Whether `table` is declared global (`tenants` and the library's `system_audit_events` always are).
-    fn is_global(&self, table: &str) -> bool {
-        table == TENANTS_TABLE
-            || table == crate::SYSTEM_AUDIT_TABLE
-            || self.global.iter().any(|g| g == table)
     }
 
     /// Whether `finding` is allowed (skipped).
@@ -201,6 +207,9 @@ pub enum CheckError {
     /// The URL's scheme is not a supported backend.
     #[error("unsupported database URL (expected sqlite://, postgres:// or mysql://)")]
     UnsupportedBackend,
+    /// `--global` names a table that is not in the schema, or one that has a `tenant_id` column.
+    #[error("invalid --global: {0}")]
+    InvalidGlobal(#[from] TenancyError),
 }
 
 /// How bad a finding is.
@@ -390,56 +399,66 @@ pub async fn check(options: &CheckOptions) -> Result<Report, CheckError> {
             return Err(CheckError::UnknownAllowCode(entry.clone()));
         }
     }
-    let backend = backend_of(&options.database_url)?;
+    Backend::from_url(&options.database_url).map_err(|_| CheckError::UnsupportedBackend)?;
     let mut connect = ConnectOptions::new(options.database_url.clone());
     connect.sqlx_logging(false).max_connections(2);
     let db = Database::connect(connect)
         .await
         .map_err(|e| CheckError::Connect(e.to_string()))?;
-    let result = run(&db, backend, options).await;
+    let result = run(&db, options).await;
     let _ = db.close().await;
     result
 }
 
 async fn run(
     db: &sea_orm::DatabaseConnection,
-    backend: DbBackend,
     options: &CheckOptions,
 ) -> Result<Report, CheckError> {
-    let model = discover::discover(db, backend).await?;
-    let mut findings = rules::schema_findings(&model, options);
-    if backend == DbBackend::Postgres {
-        findings.extend(postgres::findings(db, &model, options).await?);
+    let role = match &options.app_role {
+        Some(role) => Role::Named(role.clone()),
+        None => Role::None,
+    };
+    let catalog = Catalog::reader()
+        .role(role)
+        .read(db)
+        .await
+        .map_err(|e| match e {
+            CatalogError::UnknownRole(role) => CheckError::UnknownAppRole(role),
+            other => CheckError::Discover(other.to_string()),
+        })?;
+    let tenancy = catalog.classify(&options.global)?;
+    let mut findings = rules::schema_findings(&catalog, &tenancy);
+    if let Some(security) = &catalog.security {
+        findings.extend(security.findings().into_iter().map(Finding::of_security));
     }
-    if backend == DbBackend::Postgres {
+    if catalog.backend == Backend::Postgres {
         // Fail loudly rather than count only what row level security lets this role see (see data.rs).
         let scan_err = |e: sea_orm::DbErr| CheckError::Scan(e.to_string());
         let txn = db.begin().await.map_err(scan_err)?;
         txn.execute_unprepared("SET LOCAL row_security = off")
             .await
             .map_err(scan_err)?;
-        let scanned = data::findings(&txn, &model, options).await;
+        let scanned = data::findings(&txn, &catalog, &tenancy).await;
         let _ = txn.rollback().await;
         findings.extend(scanned?);
     } else {
-        findings.extend(data::findings(db, &model, options).await?);
+        findings.extend(data::findings(db, &catalog, &tenancy).await?);
     }
     findings.retain(|f| !options.allows(f));
-    let name = match backend {
-        DbBackend::Postgres => "postgres",
-        DbBackend::MySql => "mysql",
-        _ => "sqlite",
-    };
-    Ok(Report::new(name, findings))
+    Ok(Report::new(catalog.backend.as_str(), findings))
 }
 
-fn backend_of(url: &str) -> Result<DbBackend, CheckError> {
-    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
-    match scheme {
-        "sqlite" => Ok(DbBackend::Sqlite),
-        "postgres" | "postgresql" => Ok(DbBackend::Postgres),
-        "mysql" | "mariadb" => Ok(DbBackend::MySql),
-        _ => Err(CheckError::UnsupportedBackend),
+impl Finding {
+    /// A finding of the PostgreSQL row level security rules (shared with the self-check).
+    fn of_security(finding: postgres::Finding) -> Self {
+        Finding::new(
+            finding.rule.code(),
+            Severity::Error,
+            finding.object.as_deref(),
+            vec![],
+            finding.message,
+            finding.fix,
+        )
     }
 }
 
@@ -479,16 +498,9 @@ mod tests {
     }
 
     #[test]
-    fn backend_from_url() {
-        assert!(matches!(
-            backend_of("postgres://x"),
-            Ok(DbBackend::Postgres)
-        ));
-        assert!(matches!(backend_of("mysql://x"), Ok(DbBackend::MySql)));
-        assert!(matches!(backend_of("sqlite://x.db"), Ok(DbBackend::Sqlite)));
-        assert!(matches!(
-            backend_of("oracle://x"),
-            Err(CheckError::UnsupportedBackend)
-        ));
+    fn every_code_of_the_shared_postgres_rules_is_a_check_code() {
+        for code in postgres::Rule::CODES {
+            assert!(codes::ALL.contains(code), "{code}");
+        }
     }
 }

@@ -1,13 +1,9 @@
 //! The schema findings every backend shares.
 
-use super::discover::{ForeignKey, Model, RefAction, Table};
-use super::{CheckOptions, Finding, Severity, codes};
-use crate::TENANT_COLUMN;
+use tenant_scope_catalog::{Catalog, Classification, ForeignKey, Key, RefAction, Table, Tenancy};
 
-/// Whether `table` is tenant-owned: it has `tenant_id` and is not declared global.
-pub(super) fn is_tenant_owned(table: &Table, options: &CheckOptions) -> bool {
-    !options.is_global(&table.name) && table.column(TENANT_COLUMN).is_some()
-}
+use super::{Finding, Severity, codes};
+use crate::TENANT_COLUMN;
 
 /// Whether a foreign key maps the child's `tenant_id` to the parent's `tenant_id`.
 pub(super) fn is_tenant_composite(fk: &ForeignKey) -> bool {
@@ -20,23 +16,22 @@ pub(super) fn is_tenant_composite(fk: &ForeignKey) -> bool {
 /// The foreign keys of `table` (tenant-owned) to another tenant-owned table that are not composite on
 /// `tenant_id`: a row may reference a parent of another tenant.
 pub(super) fn leaky_foreign_keys<'a>(
-    model: &'a Model,
     table: &'a Table,
-    options: &'a CheckOptions,
+    tenancy: &'a Classification,
 ) -> impl Iterator<Item = &'a ForeignKey> + 'a {
-    table.foreign_keys.iter().filter(move |fk| {
-        model
-            .tables
-            .get(&fk.ref_table)
-            .is_some_and(|parent| is_tenant_owned(parent, options))
-            && !is_tenant_composite(fk)
-    })
+    table
+        .foreign_keys
+        .iter()
+        .filter(move |fk| tenancy.is_tenant_owned(&fk.ref_table) && !is_tenant_composite(fk))
 }
 
-pub(super) fn schema_findings(model: &Model, options: &CheckOptions) -> Vec<Finding> {
+pub(super) fn schema_findings(catalog: &Catalog, tenancy: &Classification) -> Vec<Finding> {
     let mut out = Vec::new();
-    for table in model.tables.values() {
-        if options.is_global(&table.name) {
+    for table in catalog.tables.values() {
+        if matches!(
+            tenancy.of(&table.name),
+            Tenancy::Global | Tenancy::SystemOnly | Tenancy::Ignored
+        ) {
             continue;
         }
         let Some(tenant) = table.column(TENANT_COLUMN) else {
@@ -56,16 +51,15 @@ pub(super) fn schema_findings(model: &Model, options: &CheckOptions) -> Vec<Find
             ));
             continue;
         };
-        table_findings(model, table, tenant.nullable, options, &mut out);
+        table_findings(table, tenant.nullable, tenancy, &mut out);
     }
     out
 }
 
 fn table_findings(
-    model: &Model,
     table: &Table,
     tenant_nullable: bool,
-    options: &CheckOptions,
+    tenancy: &Classification,
     out: &mut Vec<Finding>,
 ) {
     let name = &table.name;
@@ -100,7 +94,7 @@ fn table_findings(
         ));
     }
 
-    for fk in leaky_foreign_keys(model, table, options) {
+    for fk in leaky_foreign_keys(table, tenancy) {
         out.push(Finding::new(
             codes::FK_NOT_TENANT_COMPOSITE,
             Severity::Error,
@@ -108,7 +102,7 @@ fn table_findings(
             fk.columns.clone(),
             format!(
                 "foreign key {} ({}) -> {} ({}) does not include {TENANT_COLUMN}: a row can reference a parent of another tenant",
-                fk.name,
+                fk.label(),
                 fk.columns.join(", "),
                 fk.ref_table,
                 fk.ref_columns.join(", ")
@@ -134,7 +128,7 @@ fn table_findings(
                 fk.columns.clone(),
                 format!(
                     "foreign key {} is ON DELETE {} over ({}): deleting the parent would change {TENANT_COLUMN} of the child rows",
-                    fk.name,
+                    fk.label(),
                     fk.on_delete.sql(),
                     fk.columns.join(", ")
                 ),
@@ -161,7 +155,7 @@ fn table_findings(
                 fk.columns.clone(),
                 format!(
                     "foreign key {} is ON UPDATE {} over ({}): one update of the parent rewrites {TENANT_COLUMN} of every child row",
-                    fk.name,
+                    fk.label(),
                     fk.on_update.sql(),
                     fk.columns.join(", ")
                 ),
@@ -170,9 +164,12 @@ fn table_findings(
         }
     }
 
-    for ix in &table.indexes {
+    let keys =
+        (table.uniques.iter().map(|k| (k, true))).chain(table.indexes.iter().map(|k| (k, false)));
+    for (ix, unique) in keys {
+        let ix: &Key = ix;
         let has_tenant = ix.columns.iter().any(|c| c == TENANT_COLUMN);
-        if ix.unique && !has_tenant {
+        if unique && !has_tenant {
             out.push(Finding::new(
                 codes::UNIQUE_WITHOUT_TENANT,
                 Severity::Error,
@@ -198,11 +195,9 @@ fn table_findings(
         // not composite is already a finding whose fix replaces the index too.
         let serves_fk = table.foreign_keys.iter().any(|fk| {
             fk.columns == ix.columns
-                && model.tables.get(&fk.ref_table).is_none_or(|parent| {
-                    !is_tenant_owned(parent, options) || !is_tenant_composite(fk)
-                })
+                && (!tenancy.is_tenant_owned(&fk.ref_table) || !is_tenant_composite(fk))
         });
-        if !ix.unique && serves_fk {
+        if !unique && serves_fk {
             continue;
         }
         out.push(Finding::new(
