@@ -67,14 +67,17 @@ mod verify;
 pub use audit::AuditAction;
 pub use db::{
     BoxFuture, GlobalDb, ScopedDelete, ScopedUpdate, SystemDb, TenantDb, TenantDbOptions,
-    TenantScope, TenantTransaction, VerifierDb,
+    TenantScope, TenantTransaction,
 };
 pub use entity::{Global, TenantScoped};
 pub use error::{DbError, Error, Result};
 pub use scoped::{AllTenants, GlobalOnly, Joinable, OneTenant, ScopeKind, Scoped, ScopedPaginator};
 pub use self_check::Risk;
-pub use tenant::{Actor, TenantContext, TenantId, Verified};
-pub use verify::{API_KEYS_WRITE, ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier};
+pub use tenant::{Actor, TenantContext, TenantId};
+pub use verify::{
+    API_KEYS_WRITE, ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier, Verified,
+    VerifierDb,
+};
 
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}

@@ -216,30 +216,3 @@ impl fmt::Display for Actor {
         }
     }
 }
-
-/// What a [`TenantVerifier`](crate::TenantVerifier) hands back when it accepts a claim.
-///
-/// Only a verifier builds one; [`TenantDb::verify`](crate::TenantDb::verify) turns it into a
-/// [`TenantContext`]. Implementing a verifier is implementing a trust root: whoever can build a
-/// `Verified` decides which tenant a caller belongs to.
-#[derive(Clone, Debug)]
-pub struct Verified {
-    pub(crate) tenant: TenantId,
-    pub(crate) actor: Actor,
-    pub(crate) permissions: BTreeSet<String>,
-}
-
-impl Verified {
-    /// A verified caller of `tenant`, acting as `actor` with `permissions`.
-    pub fn new(
-        tenant: TenantId,
-        actor: Actor,
-        permissions: impl IntoIterator<Item = String>,
-    ) -> Self {
-        Self {
-            tenant,
-            actor,
-            permissions: permissions.into_iter().collect(),
-        }
-    }
-}

@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `TenantDb::connect` (the self-check) | [`postgres::Security`] of the role it connects as |
 //! | `tenant-scope check` | [`Catalog::read`], security judged for `--app-role` |
-//! | `tenant-scope generate` | [`Catalog::read_with_types`] (feature `sea-schema`) |
+//! | `tenant-scope generate` | `Catalog::read_with_types` (feature `sea-schema`) |
 //! | `tenant_scope_schema::adopt` | [`Catalog::reader`] for the plan's tables, also inside its own transactions |
 //!
 //! The same model carries the rules shared between them: which tables are tenant-owned
@@ -40,7 +40,7 @@
 //! model, through SeaORM's `ConnectionTrait` (so on a pool or inside a transaction): they have what
 //! sea-schema does not report (PostgreSQL expression and partial indexes, `ON DELETE SET NULL
 //! (column)` lists, the order of a SQLite primary key, SQLite's constraint names, policies, roles,
-//! views). sea-schema maps each backend's column types to SeaORM's ([`Catalog::read_with_types`]),
+//! views). sea-schema maps each backend's column types to SeaORM's (`Catalog::read_with_types`),
 //! which is what it is made for; the runtime does not build it.
 //!
 //! ```no_run

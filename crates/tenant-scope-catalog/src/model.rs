@@ -114,7 +114,7 @@ pub struct Column {
     /// Whether the database assigns its value (PostgreSQL `serial`/identity, MySQL
     /// `AUTO_INCREMENT`, SQLite `INTEGER PRIMARY KEY`).
     pub auto_increment: bool,
-    /// SeaORM's type for it: filled by [`Catalog::read_with_types`] (feature `sea-schema`), `None`
+    /// SeaORM's type for it: filled by `Catalog::read_with_types` (feature `sea-schema`), `None`
     /// otherwise.
     pub ty: Option<ColumnType>,
 }

@@ -45,7 +45,7 @@ impl<E: fmt::Debug> TestOutcome for Result<(), E> {
 
 /// One test's fresh, migrated database. Cheap to clone: clones share the pool and the database.
 ///
-/// The database is dropped by [`TestDb::drop_db`] (which [`run`] and the macros call for you, also after a
+/// The database is dropped by [`TestDb::drop_db`] (which [`run`](crate::run) and the macros call for you, also after a
 /// panic). If every clone is dropped without it, `Drop` still drops the database, blocking on a helper thread.
 #[derive(Debug, Clone)]
 pub struct TestDb {

@@ -41,7 +41,8 @@ const TEMPLATE_SOURCES: &[&str] = &[
 ];
 
 /// The name of the template for the current schema, on every backend: `ts_tpl_` and a hash of the migration
-/// names and of the sources they are built from ([`TEMPLATE_SOURCES`]), so any schema change gets a new
+/// names and of the sources they are built from (the migrations, the schema helpers they call and the names
+/// those use), so any schema change gets a new
 /// template.
 pub fn template_name() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();

@@ -6,7 +6,7 @@ use crate::env::{Backend, with_user};
 use crate::names::new_database_name;
 
 /// A PostgreSQL role made for one test, `ts_test_<uuidv7>`: roles belong to the whole server, so a test that
-/// changes a role's attributes or memberships makes its own instead of touching [`APP_ROLE`], which every other
+/// changes a role's attributes or memberships makes its own instead of touching [`APP_ROLE`](crate::APP_ROLE), which every other
 /// test uses at the same time. [`TestRole::drop_role`] removes it (after `DROP OWNED` in the test database);
 /// the harness's sweep drops leftovers of killed runs.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct TestRole {
 
 impl TestRole {
     /// Creates a `LOGIN` role with `attributes` (e.g. `"NOSUPERUSER BYPASSRLS"`) in `t`'s server, and grants it
-    /// what the reference migration grants [`APP_ROLE`] in `t`'s database (by making it a member of no role:
+    /// what the reference migration grants [`APP_ROLE`](crate::APP_ROLE) in `t`'s database (by making it a member of no role:
     /// the privileges are granted directly, so `pg_has_role` tests stay about the role alone).
     pub async fn create(t: &TestDb, attributes: &str) -> TestRole {
         assert_eq!(

@@ -10,7 +10,7 @@ use crate::{TestDb, TestOutcome};
 
 /// Runs `body` with a fresh database on `backend`, then drops the database, also if `body` panics or fails.
 ///
-/// Returns at once when the backend is not configured outside CI. This is what [`backend_test!`] calls.
+/// Returns at once when the backend is not configured outside CI. This is what [`backend_test!`](crate::backend_test) calls.
 pub async fn run<F, Fut, R>(backend: Backend, body: F)
 where
     F: FnOnce(TestDb) -> Fut,

@@ -69,7 +69,7 @@ impl BackfillReport {
 /// `NULL`, so the step is idempotent (a second run updates nothing) and resumable (after a crash,
 /// or after stopping at [`BackfillOptions::max_batches`], the rows done so far stay done and the
 /// next run continues with the rest). Rows the application inserts meanwhile without a tenant are
-/// caught by the next run; run it once more right before [`validate`].
+/// caught by the next run; run it once more right before [`validate`](fn@super::validate).
 ///
 /// On PostgreSQL and SQLite a batch is
 /// `UPDATE t SET tenant_id = ? WHERE tenant_id IS NULL AND id IN (SELECT id FROM t WHERE tenant_id IS NULL ORDER BY id LIMIT n)`,
@@ -78,7 +78,7 @@ impl BackfillReport {
 /// # Errors
 ///
 /// [`AdoptError::Plan`] for an invalid plan or a batch size of 0, [`AdoptError::Db`] if the
-/// database refuses (for example: no `tenant_id` column, run [`expand`] first).
+/// database refuses (for example: no `tenant_id` column, run [`expand`](fn@super::expand) first).
 pub async fn backfill(
     db: &DatabaseConnection,
     plan: &AdoptPlan,
@@ -90,7 +90,7 @@ pub async fn backfill(
 
 /// Undoes [`backfill`]: sets `tenant_id` back to `NULL` where it is the default tenant, in batches
 /// like [`backfill`] (and as resumable). Rows of other tenants are not touched. Run
-/// [`rollback_enforce`] first if [`enforce`] ran (the column is `NOT NULL` then).
+/// [`rollback_enforce`](fn@super::rollback_enforce) first if [`enforce`](fn@super::enforce) ran (the column is `NOT NULL` then).
 ///
 /// # Errors
 ///

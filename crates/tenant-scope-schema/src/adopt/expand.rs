@@ -19,7 +19,7 @@ pub struct ExpandReport {
 /// Step 1: adds a nullable `tenant_id` column (the type of `tenants.id`: `uuid`, `binary(16)` on
 /// MySQL) to every table of the plan that does not have one, and inserts the default tenant's row
 /// into the tenants table if it is missing. Existing rows are not touched; the application keeps
-/// working unchanged (new rows get `NULL` until [`backfill`] runs, which also catches them).
+/// working unchanged (new rows get `NULL` until [`backfill`](fn@super::backfill) runs, which also catches them).
 ///
 /// Idempotent: a second run finds the row and the columns and does nothing.
 ///
@@ -86,7 +86,7 @@ pub async fn expand(db: &DatabaseConnection, plan: &AdoptPlan) -> Result<ExpandR
 }
 
 /// Undoes [`expand`]: drops `tenant_id` from every table of the plan that has it (with whatever
-/// [`backfill`] wrote into it). Run [`rollback_enforce`] first if [`enforce`] ran.
+/// [`backfill`](fn@super::backfill) wrote into it). Run [`rollback_enforce`](fn@super::rollback_enforce) first if [`enforce`](fn@super::enforce) ran.
 ///
 /// The default tenant's row is left in place: other tables may reference it by now, and a later
 /// [`expand`] reuses it. Delete it by hand if nothing refers to it.
@@ -94,7 +94,7 @@ pub async fn expand(db: &DatabaseConnection, plan: &AdoptPlan) -> Result<ExpandR
 /// # Errors
 ///
 /// [`AdoptError::Plan`] for an invalid plan, [`AdoptError::Db`] if the database refuses (for
-/// example because the column is still part of a key: roll back [`enforce`] first).
+/// example because the column is still part of a key: roll back [`enforce`](fn@super::enforce) first).
 pub async fn rollback_expand(db: &DatabaseConnection, plan: &AdoptPlan) -> Result<(), AdoptError> {
     plan.check()?;
     let backend = db.get_database_backend();

@@ -3,7 +3,7 @@
 //! A service that already has a schema without tenants reaches the conventions of this module's
 //! parent (`tenant_id` in every tenant-owned table, primary key `(tenant_id, id)`, composite
 //! foreign keys, tenant-led unique keys) in four steps. Each step is a function taking a
-//! [`DatabaseConnection`] and an [`AdoptPlan`], each is idempotent (running it again does
+//! [`DatabaseConnection`](sea_orm::DatabaseConnection) and an [`AdoptPlan`], each is idempotent (running it again does
 //! nothing) and each has a rollback that returns to the state before it:
 //!
 //! | step | what it does | rollback |

@@ -18,14 +18,14 @@ pub struct AdoptPlan {
     pub tenants_table: String,
     /// The tenant that owns every existing row.
     pub default_tenant: TenantId,
-    /// The name of the default tenant's row, if [`expand`] has to create it.
+    /// The name of the default tenant's row, if [`expand`](fn@super::expand) has to create it.
     pub default_tenant_name: String,
     /// The tables to adopt.
     pub tables: Vec<AdoptTable>,
 }
 
 impl AdoptPlan {
-    /// A plan with no tables yet, for `default_tenant` (created by [`expand`] as
+    /// A plan with no tables yet, for `default_tenant` (created by [`expand`](fn@super::expand) as
     /// `default_tenant_name` if it does not exist) in the table `tenants`.
     pub fn new(default_tenant: TenantId, default_tenant_name: impl Into<String>) -> Self {
         Self {
@@ -170,7 +170,7 @@ impl AdoptTable {
         self
     }
 
-    /// Declares the legacy foreign key `column -> parent (id)`; [`enforce`] makes it
+    /// Declares the legacy foreign key `column -> parent (id)`; [`enforce`](fn@super::enforce) makes it
     /// `fk_<table>_<column>`: `(tenant_id, column) -> parent (tenant_id, id) ON DELETE <on_delete>
     /// ON UPDATE RESTRICT`.
     #[must_use]
@@ -188,7 +188,7 @@ impl AdoptTable {
         self
     }
 
-    /// Declares a legacy unique key on `columns`; [`enforce`] makes it tenant-led.
+    /// Declares a legacy unique key on `columns`; [`enforce`](fn@super::enforce) makes it tenant-led.
     #[must_use]
     pub fn unique<I, S>(mut self, columns: I) -> Self
     where
@@ -200,7 +200,7 @@ impl AdoptTable {
         self
     }
 
-    /// Declares a legacy plain index on `columns`; [`enforce`] makes it tenant-led.
+    /// Declares a legacy plain index on `columns`; [`enforce`](fn@super::enforce) makes it tenant-led.
     #[must_use]
     pub fn index<I, S>(mut self, columns: I) -> Self
     where

@@ -11,9 +11,9 @@ use crate::{ID_COLUMN, TENANT_COLUMN};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FindingKind {
-    /// The table has no `tenant_id` column: run [`expand`].
+    /// The table has no `tenant_id` column: run [`expand`](fn@super::expand).
     MissingTenantColumn,
-    /// Rows with `tenant_id IS NULL`: run [`backfill`].
+    /// Rows with `tenant_id IS NULL`: run [`backfill`](fn@super::backfill).
     NullTenant,
     /// Rows whose `tenant_id` is not a row of the tenants table.
     UnknownTenant,
@@ -24,7 +24,7 @@ pub enum FindingKind {
     CrossTenant,
 }
 
-/// One problem [`validate`] found: it must be fixed before [`enforce`].
+/// One problem [`validate`] found: it must be fixed before [`enforce`](fn@super::enforce).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Finding {
@@ -55,7 +55,7 @@ impl fmt::Display for Finding {
     }
 }
 
-/// Step 3: the data checks that must come back empty before [`enforce`]: no table without
+/// Step 3: the data checks that must come back empty before [`enforce`](fn@super::enforce): no table without
 /// `tenant_id`, no `NULL` `tenant_id`, no `tenant_id` that is not a tenant, no child row whose
 /// reference names no parent (orphan), no child row whose parent belongs to another tenant.
 ///

@@ -1,37 +1,19 @@
-//! [`TenantVerifier`], the only producer of a [`TenantContext`](crate::TenantContext), and the two
-//! built-in verifiers: [`ApiKeyVerifier`] and [`MembershipVerifier`].
+//! [`ApiKeyVerifier`]: API keys, stored hashed, verified in constant time.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::{TenantVerifier, Verified, VerifierDb, col, permissions_of};
 use crate::audit::AuditAction;
-use crate::db::{TenantScope, VerifierDb};
+use crate::db::TenantScope;
 use crate::error::{Error, Result};
-use crate::tenant::{Actor, TenantId, Verified};
-
-/// Decides which tenant a caller belongs to. Each implementation is a trust root.
-///
-/// [`TenantDb::verify`](crate::TenantDb::verify) calls it and turns the [`Verified`] it returns into
-/// a [`TenantContext`](crate::TenantContext); nothing else makes contexts. A verifier reads through
-/// [`VerifierDb`], restricted to the tenant the claim names.
-///
-/// Every rejection of a claim must be [`Error::Denied`], whatever the reason (unknown, revoked,
-/// malformed, wrong tenant), so that a caller learns nothing from the answer.
-#[async_trait::async_trait]
-pub trait TenantVerifier: Send + Sync {
-    /// What the caller presents: an API key, a user session, a signed token.
-    type Claim: Send;
-
-    /// Accepts the claim with the tenant, actor and permissions it proves, or denies it.
-    async fn verify(&self, db: &VerifierDb<'_>, claim: Self::Claim) -> Result<Verified>;
-}
+use crate::tenant::{Actor, TenantId};
 
 /// The API key prefix; keys look like `tsk_<tenant>_<key id>_<secret>` (hex).
 const KEY_PREFIX: &str = "tsk";
@@ -95,10 +77,6 @@ fn parse_key(key: &str) -> Option<ParsedKey> {
         key_id,
         digest: Sha256::digest(&secret).into(),
     })
-}
-
-fn col(name: &'static str) -> Expr {
-    Expr::col(name)
 }
 
 impl ApiKeyVerifier {
@@ -228,69 +206,6 @@ impl TenantVerifier for ApiKeyVerifier {
             permissions,
         ))
     }
-}
-
-/// Verifies that a user, already authenticated by the service (a session, an SSO login), is a
-/// member of the tenant they name: a row `(tenant_id, user_id)` in `users`.
-///
-/// The claim is `(tenant, user id)`; a user that is not in that tenant is [`Error::Denied`], the
-/// same as a user that does not exist. Authentication itself (passwords, tokens) is the service's.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MembershipVerifier;
-
-#[async_trait::async_trait]
-impl TenantVerifier for MembershipVerifier {
-    type Claim = (TenantId, Uuid);
-
-    async fn verify(
-        &self,
-        db: &VerifierDb<'_>,
-        (tenant, user_id): (TenantId, Uuid),
-    ) -> Result<Verified> {
-        let mut stmt = Query::select();
-        stmt.column("id")
-            .from("users")
-            .and_where(col("tenant_id").eq(tenant))
-            .and_where(col("id").eq(user_id));
-        if db.query_all(tenant, &stmt).await?.is_empty() {
-            return Err(Error::Denied);
-        }
-        let permissions = permissions_of(db, tenant, user_id).await?;
-        Ok(Verified::new(tenant, Actor::User(user_id), permissions))
-    }
-}
-
-/// The permission codes of a user: `user_roles` → `role_permissions` → `permissions`, every join
-/// within the tenant.
-async fn permissions_of(
-    db: &VerifierDb<'_>,
-    tenant: TenantId,
-    user_id: Uuid,
-) -> Result<BTreeSet<String>> {
-    let mut stmt: SelectStatement = Query::select();
-    stmt.distinct()
-        .expr(Expr::col(("p", "code")))
-        .from_as("user_roles", "ur")
-        .join_as(
-            sea_orm::JoinType::InnerJoin,
-            "role_permissions",
-            "rp",
-            Expr::col(("rp", "tenant_id"))
-                .equals(("ur", "tenant_id"))
-                .and(Expr::col(("rp", "role_id")).equals(("ur", "role_id"))),
-        )
-        .join_as(
-            sea_orm::JoinType::InnerJoin,
-            "permissions",
-            "p",
-            Expr::col(("p", "id")).equals(("rp", "permission_id")),
-        )
-        .and_where(Expr::col(("ur", "tenant_id")).eq(tenant))
-        .and_where(Expr::col(("ur", "user_id")).eq(user_id));
-    let rows = db.query_all(tenant, &stmt).await?;
-    rows.iter()
-        .map(|row| row.try_get_by_index::<String>(0).map_err(Error::from_db))
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,167 @@
+//! [`TenantDbOptions`]: how to connect, and what is checked before serving.
+
+use crate::error::{Error, Result};
+use crate::exec::{Pool, acquire_ping_redundant};
+use crate::self_check::{self, Risk};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
+use std::collections::BTreeSet;
+
+use super::TenantDb;
+
+/// How to connect a [`TenantDb`]: the application's connection, the system connection, and the
+/// risks of the PostgreSQL self-check you accept. Made by [`TenantDb::options`].
+#[derive(Clone, Debug)]
+#[must_use = "nothing is connected until `connect` is called"]
+pub struct TenantDbOptions {
+    app: ConnectOptions,
+    system: Option<ConnectOptions>,
+    accepted: BTreeSet<Risk>,
+}
+
+impl TenantDbOptions {
+    /// Options for the application's connection: a URL, or SeaORM [`ConnectOptions`] (pool size,
+    /// timeouts, statement logging), used as given, with one exception: on PostgreSQL and SQLite
+    /// the pool does not ping a connection before handing it out (`test_before_acquire` is
+    /// turned off), because the library makes that round trip redundant. On PostgreSQL every
+    /// operation begins with a `BEGIN`, which fails on a connection the server closed before
+    /// anything ran; the library then takes another connection. A SQLite connection lives in this
+    /// process and cannot be closed behind the pool's back. MySQL keeps the ping. (From a URL,
+    /// SeaORM's defaults apply; they include sqlx's statement logging, and on SQLite a pool of one
+    /// connection.)
+    pub fn new(app: impl Into<ConnectOptions>) -> Self {
+        Self {
+            app: app.into(),
+            system: None,
+            accepted: BTreeSet::new(),
+        }
+    }
+
+    /// The connection [`TenantDb::system`] uses. On PostgreSQL it is required for system access,
+    /// and its role must be able to cross tenants (a superuser, or a role with `BYPASSRLS`):
+    /// `connect` checks that. On SQLite and MySQL it is optional.
+    pub fn system(mut self, system: impl Into<ConnectOptions>) -> Self {
+        self.system = Some(system.into());
+        self
+    }
+
+    /// Serves even though the self-check finds `risk`. Each accepted risk that is present is
+    /// logged at WARN when connecting. For development and migrations in progress; a service in
+    /// production should accept none.
+    pub fn accept_risk(mut self, risk: Risk) -> Self {
+        self.accepted.insert(risk);
+        self
+    }
+
+    /// Connects, and checks what can be checked before serving:
+    ///
+    /// - SQLite: foreign keys are enforced on the connection ([`Error::Config`] if not);
+    /// - PostgreSQL: the self-check of the application's role and schema ([`Risk`]), and that the
+    ///   system connection's role (if configured) may cross tenants.
+    pub async fn connect(self) -> Result<TenantDb> {
+        let mut app = self.app;
+        if acquire_ping_redundant(app.get_url()) {
+            app.test_before_acquire(false);
+        }
+        let app = Database::connect(guard_mysql_pool(app))
+            .await
+            .map_err(Error::from_db)?;
+        check_foreign_keys(&app).await?;
+        if app.get_database_backend() == DbBackend::Postgres {
+            self_check::refuse_unless_accepted(&app, &self.accepted).await?;
+        }
+        let system = match self.system {
+            Some(options) => {
+                let system = Database::connect(guard_mysql_pool(options))
+                    .await
+                    .map_err(Error::from_db)?;
+                if system.get_database_backend() != app.get_database_backend() {
+                    return Err(Error::Config(
+                        "the system connection is to a different kind of database than the \
+                         application's"
+                            .into(),
+                    ));
+                }
+                check_foreign_keys(&system).await?;
+                if system.get_database_backend() == DbBackend::Postgres {
+                    self_check::system_role_crosses_tenants(&system).await?;
+                }
+                Some(Pool::system(system))
+            }
+            None => None,
+        };
+        Ok(TenantDb {
+            app: Pool::app(app),
+            system,
+        })
+    }
+}
+
+/// How long a MySQL connection returned to the pool may take to answer a ping before it is closed.
+const MYSQL_RELEASE_PING: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// On MySQL, a pool that closes a returned connection unless it answers a ping in time.
+///
+/// sqlx-mysql 0.9 is not cancel-safe while reading a packet: an operation dropped between a
+/// packet's header and its body (a timeout, a client that went away) leaves the connection out of
+/// step with the server. sqlx's own release ping then waits forever, so the pool loses the
+/// connection for good, and a connection that did get back could read the rest of another query's
+/// answer. This check runs before that ping: a connection that does not answer is closed, never
+/// reused (tests/pool_safety.rs cancels operations mid-statement to check it). It is installed
+/// with SeaORM's `map_sqlx_mysql_pool_opts`, replacing a function set there.
+fn guard_mysql_pool(mut options: ConnectOptions) -> ConnectOptions {
+    if tenant_scope_catalog::Backend::from_url(options.get_url())
+        == Ok(tenant_scope_catalog::Backend::MySql)
+    {
+        options.map_sqlx_mysql_pool_opts(|pool| {
+            pool.after_release(|conn, _| {
+                Box::pin(async move {
+                    match tokio::time::timeout(
+                        MYSQL_RELEASE_PING,
+                        sea_orm::sqlx::Connection::ping(conn),
+                    )
+                    .await
+                    {
+                        Ok(Ok(())) => Ok(true),
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(sea_orm::sqlx::Error::Protocol(
+                            "a returned connection did not answer a ping in time; closed".into(),
+                        )),
+                    }
+                })
+            })
+        });
+    }
+    options
+}
+
+async fn check_foreign_keys(conn: &DatabaseConnection) -> Result<()> {
+    if foreign_keys_on(conn).await? {
+        Ok(())
+    } else {
+        Err(Error::Config(
+            "SQLite foreign keys are off on this connection; composite foreign keys would not \
+             reject cross-tenant references (enable `foreign_keys`, sqlx does by default)"
+                .into(),
+        ))
+    }
+}
+
+pub(super) async fn foreign_keys_on<C: ConnectionTrait>(conn: &C) -> Result<bool> {
+    if conn.get_database_backend() != DbBackend::Sqlite {
+        return Ok(true);
+    }
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA foreign_keys",
+        ))
+        .await
+        .map_err(Error::from_db)?;
+    let on: i64 = match row {
+        Some(row) => row.try_get_by_index(0).map_err(Error::from_db)?,
+        None => 0,
+    };
+    Ok(on == 1)
+}

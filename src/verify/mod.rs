@@ -1,0 +1,168 @@
+//! The verifier seam: [`TenantVerifier`], the only producer of a
+//! [`TenantContext`](crate::TenantContext), what it reads through ([`VerifierDb`]), what it hands
+//! back ([`Verified`]), [`TenantDb::verify`](crate::TenantDb::verify) that turns the one into the
+//! other, and the two built-in verifiers: [`ApiKeyVerifier`] and [`MembershipVerifier`].
+//!
+//! Everything that decides which tenant a caller belongs to is in this module; the handles
+
+//! (`crate::db`) do not depend on it.
+
+mod api_key;
+mod membership;
+
+use std::collections::BTreeSet;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, QueryResult};
+use uuid::Uuid;
+
+pub use api_key::{API_KEYS_WRITE, ApiKeyVerifier, IssuedKey};
+pub use membership::MembershipVerifier;
+
+use crate::db::{GlobalDb, TenantDb};
+use crate::entity::TenantScoped;
+use crate::error::{Error, Result};
+use crate::exec::{Exec, read};
+use crate::scoped::Scoped;
+use crate::tenant::{Actor, TenantContext, TenantId};
+
+/// Decides which tenant a caller belongs to. Each implementation is a trust root.
+///
+/// [`TenantDb::verify`](crate::TenantDb::verify) calls it and turns the [`Verified`] it returns into
+/// a [`TenantContext`](crate::TenantContext); nothing else makes contexts. A verifier reads through
+/// [`VerifierDb`], restricted to the tenant the claim names.
+///
+/// Every rejection of a claim must be [`Error::Denied`], whatever the reason (unknown, revoked,
+/// malformed, wrong tenant), so that a caller learns nothing from the answer.
+#[async_trait::async_trait]
+pub trait TenantVerifier: Send + Sync {
+    /// What the caller presents: an API key, a user session, a signed token.
+    type Claim: Send;
+
+    /// Accepts the claim with the tenant, actor and permissions it proves, or denies it.
+    async fn verify(&self, db: &VerifierDb<'_>, claim: Self::Claim) -> Result<Verified>;
+}
+
+/// What a [`TenantVerifier`] hands back when it accepts a claim.
+///
+/// Only a verifier builds one; [`TenantDb::verify`](crate::TenantDb::verify) turns it into a
+/// [`TenantContext`]. Implementing a verifier is implementing a trust root: whoever can build a
+/// `Verified` decides which tenant a caller belongs to.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub(crate) tenant: TenantId,
+    pub(crate) actor: Actor,
+    pub(crate) permissions: BTreeSet<String>,
+}
+
+impl Verified {
+    /// A verified caller of `tenant`, acting as `actor` with `permissions`.
+    pub fn new(
+        tenant: TenantId,
+        actor: Actor,
+        permissions: impl IntoIterator<Item = String>,
+    ) -> Self {
+        Self {
+            tenant,
+            actor,
+            permissions: permissions.into_iter().collect(),
+        }
+    }
+}
+
+impl TenantDb {
+    /// Verifies a claim with `verifier` and returns the context that proves it.
+    ///
+    /// This is the only way to get a [`TenantContext`]. The verifier decides; a claim it does not
+    /// accept is [`Error::Denied`], the same answer for every reason.
+    pub async fn verify<V>(&self, verifier: &V, claim: V::Claim) -> Result<TenantContext>
+    where
+        V: TenantVerifier + ?Sized,
+    {
+        let lookup = VerifierDb {
+            exec: self.app_exec(),
+        };
+        let Verified {
+            tenant,
+            actor,
+            permissions,
+        } = verifier.verify(&lookup, claim).await?;
+        Ok(TenantContext::new(
+            tenant,
+            actor,
+            permissions,
+            Uuid::now_v7().to_string(),
+        ))
+    }
+}
+
+/// What a [`TenantVerifier`] may read while it decides: lookups restricted to the tenant the caller
+/// *claims*. It cannot write.
+#[derive(Debug)]
+pub struct VerifierDb<'a> {
+    exec: Exec<'a>,
+}
+
+impl<'a> VerifierDb<'a> {
+    /// A read query over `E` restricted to the claimed tenant.
+    pub fn find<E: TenantScoped>(&self, claimed: TenantId) -> Scoped<'a, sea_orm::Select<E>> {
+        Scoped::tenant(self.exec, claimed, None)
+    }
+
+    /// Read access to global entities.
+    pub fn global(&self) -> GlobalDb<'a> {
+        GlobalDb::new(self.exec)
+    }
+
+    /// A raw read for the built-in verifiers, which cannot name generated entities. The statement
+    /// itself must restrict to `claimed` (the built-in ones do); on PostgreSQL it also runs with
+    /// `claimed` set for row level security.
+    pub(crate) async fn query_all(
+        &self,
+        claimed: TenantId,
+        stmt: &SelectStatement,
+    ) -> Result<Vec<QueryResult>> {
+        read!(self.exec, Some(claimed), tracing::Span::none(), |conn| conn
+            .query_all(stmt)
+            .await)
+    }
+}
+
+/// A column of the library's own tables, by name (the built-in verifiers cannot name generated
+/// entities).
+fn col(name: &'static str) -> Expr {
+    Expr::col(name)
+}
+
+/// The permission codes of a user: `user_roles` → `role_permissions` → `permissions`, every join
+/// within the tenant.
+async fn permissions_of(
+    db: &VerifierDb<'_>,
+    tenant: TenantId,
+    user_id: Uuid,
+) -> Result<BTreeSet<String>> {
+    let mut stmt: SelectStatement = Query::select();
+    stmt.distinct()
+        .expr(Expr::col(("p", "code")))
+        .from_as("user_roles", "ur")
+        .join_as(
+            sea_orm::JoinType::InnerJoin,
+            "role_permissions",
+            "rp",
+            Expr::col(("rp", "tenant_id"))
+                .equals(("ur", "tenant_id"))
+                .and(Expr::col(("rp", "role_id")).equals(("ur", "role_id"))),
+        )
+        .join_as(
+            sea_orm::JoinType::InnerJoin,
+            "permissions",
+            "p",
+            Expr::col(("p", "id")).equals(("rp", "permission_id")),
+        )
+        .and_where(Expr::col(("ur", "tenant_id")).eq(tenant))
+        .and_where(Expr::col(("ur", "user_id")).eq(user_id));
+    let rows = db.query_all(tenant, &stmt).await?;
+    rows.iter()
+        .map(|row| row.try_get_by_index::<String>(0).map_err(Error::from_db))
+        .collect()
+}
