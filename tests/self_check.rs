@@ -103,12 +103,66 @@ fn assert_refused_for(message: &str, risk: Risk, objects: &[&str]) {
 }
 
 /// Asserts that connecting as `url` is refused for `risk` on `objects` (see
-/// [`assert_refused_for`]) and connects once that risk is accepted. Returns the message.
-async fn refused_unless_accepted(url: &str, risk: Risk, objects: &[&str]) -> String {
+/// [`assert_refused_for`]), that `tenant-scope check --app-role <the URL's role>` reports each of them
+/// too (see [`check_reports`]), and that it connects once that risk is accepted. Returns the message.
+async fn refused_unless_accepted(t: &TestDb, url: &str, risk: Risk, objects: &[&str]) -> String {
     let message = refusal(url).await;
     assert_refused_for(&message, risk, objects);
+    check_reports(t, &user_of(url), risk, objects).await;
     connects_accepting(url, &[risk]).await;
     message
+}
+
+/// The role a URL logs in as.
+fn user_of(url: &str) -> String {
+    let (_, rest) = url.split_once("://").expect("a URL");
+    let (user, _) = rest.split_once('@').expect("a URL with a user");
+    user.split(':').next().unwrap_or(user).to_owned()
+}
+
+/// The finding codes of `tenant-scope check` for a risk of the self-check.
+fn check_codes(risk: Risk) -> &'static [&'static str] {
+    use tenant_scope_schema::check::codes;
+    match risk {
+        Risk::Superuser | Risk::BypassRls => &[codes::APP_ROLE_BYPASSES_RLS],
+        Risk::OwnsTenantTable => &[codes::APP_ROLE_OWNS_TABLE],
+        Risk::RlsNotEnforced => &[
+            codes::RLS_NOT_ENABLED,
+            codes::RLS_NOT_FORCED,
+            codes::RLS_NO_POLICY,
+            codes::RLS_PERMISSIVE_POLICY,
+        ],
+        Risk::ViewBypassesRls => &[
+            codes::VIEW_WITHOUT_SECURITY_INVOKER,
+            codes::MATERIALIZED_VIEW_OVER_TENANT_DATA,
+        ],
+        Risk::DangerousPrivilege => &[codes::APP_ROLE_DANGEROUS_PRIVILEGE],
+        other => panic!("no check code for {other:?}"),
+    }
+}
+
+/// Asserts that `tenant-scope check --app-role role`, run as the database's owner on the same
+/// database, reports `risk` (one of its codes, an error) on every one of `objects`: whatever the
+/// self-check refuses, the check a service runs in CI before it deploys reports (they apply one rule
+/// set, with the role as a parameter).
+async fn check_reports(t: &TestDb, role: &str, risk: Risk, objects: &[&str]) {
+    use tenant_scope_schema::check::{CheckOptions, Severity, check};
+    let mut options = CheckOptions::new(t.url());
+    options.global = vec!["permissions".into()];
+    options.app_role = Some(role.to_owned());
+    let report = check(&options)
+        .await
+        .unwrap_or_else(|e| panic!("check --app-role {role}: {e}"));
+    let codes = check_codes(risk);
+    for object in objects {
+        assert!(
+            report.findings.iter().any(|f| codes.contains(&f.code)
+                && f.severity == Severity::Error
+                && f.message.contains(object)),
+            "the self-check refuses [{risk}] on {object}, but check --app-role {role} does not report it:\n{}",
+            report.to_text()
+        );
+    }
 }
 
 /// A `tracing` writer that keeps everything written to it.
@@ -169,7 +223,7 @@ async fn reference_schema_passes() {
 async fn superuser_is_refused() {
     test_support::run(Backend::Postgres, |t: TestDb| async move {
         let owner = owner_name(&t).await;
-        refused_unless_accepted(t.url(), Risk::Superuser, &[&format!("\"{owner}\"")]).await;
+        refused_unless_accepted(&t, t.url(), Risk::Superuser, &[&format!("\"{owner}\"")]).await;
     })
     .await;
 }
@@ -199,6 +253,7 @@ async fn member_of_a_superuser_is_refused() {
         )
         .await;
         let message = refused_unless_accepted(
+            &t,
             app.url(),
             Risk::Superuser,
             &[&format!("\"{}\"", app.name())],
@@ -210,6 +265,7 @@ async fn member_of_a_superuser_is_refused() {
         let direct = TestRole::create(&t, "NOSUPERUSER NOBYPASSRLS").await;
         exec(&t, &format!(r#"GRANT "{owner}" TO "{}""#, direct.name())).await;
         let message = refused_unless_accepted(
+            &t,
             direct.url(),
             Risk::Superuser,
             &[&format!("\"{}\"", direct.name())],
@@ -231,6 +287,7 @@ async fn bypassrls_is_refused() {
     test_support::run(Backend::Postgres, |t: TestDb| async move {
         let role = TestRole::create(&t, "NOSUPERUSER BYPASSRLS").await;
         refused_unless_accepted(
+            &t,
             role.url(),
             Risk::BypassRls,
             &[&format!("\"{}\" has BYPASSRLS", role.name())],
@@ -257,6 +314,7 @@ async fn member_of_a_bypassrls_role_is_refused() {
         )
         .await;
         let message = refused_unless_accepted(
+            &t,
             app.url(),
             Risk::BypassRls,
             &[&format!("\"{}\"", app.name())],
@@ -283,7 +341,8 @@ async fn owning_a_tenant_table_is_refused() {
         )
         .await;
         let message =
-            refused_unless_accepted(&t.app_url(), Risk::OwnsTenantTable, &["table projects"]).await;
+            refused_unless_accepted(&t, &t.app_url(), Risk::OwnsTenantTable, &["table projects"])
+                .await;
         assert!(message.contains(test_support::APP_ROLE), "{message}");
     })
     .await;
@@ -311,7 +370,8 @@ async fn member_of_a_tenant_tables_owner_is_refused() {
         )
         .await;
         let message =
-            refused_unless_accepted(app.url(), Risk::OwnsTenantTable, &["table projects"]).await;
+            refused_unless_accepted(&t, app.url(), Risk::OwnsTenantTable, &["table projects"])
+                .await;
         assert!(message.contains(owner.name()), "{message}");
         exec(&t, "ALTER TABLE projects OWNER TO CURRENT_USER").await;
         app.drop_role(&t).await;
@@ -329,7 +389,7 @@ async fn rls_disabled_is_refused() {
     test_support::run(Backend::Postgres, |t: TestDb| async move {
         exec(&t, "ALTER TABLE tasks DISABLE ROW LEVEL SECURITY").await;
         let message =
-            refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
+            refused_unless_accepted(&t, &t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
         assert!(message.contains("ENABLE ROW LEVEL SECURITY"), "{message}");
     })
     .await;
@@ -342,7 +402,8 @@ async fn rls_not_forced_is_refused() {
     test_support::run(Backend::Postgres, |t: TestDb| async move {
         exec(&t, "ALTER TABLE comments NO FORCE ROW LEVEL SECURITY").await;
         let message =
-            refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table comments"]).await;
+            refused_unless_accepted(&t, &t.app_url(), Risk::RlsNotEnforced, &["table comments"])
+                .await;
         assert!(message.contains("FORCE ROW LEVEL SECURITY"), "{message}");
         assert!(!message.contains("ENABLE"), "{message}");
     })
@@ -356,7 +417,8 @@ async fn policy_dropped_is_refused() {
     test_support::run(Backend::Postgres, |t: TestDb| async move {
         exec(&t, "DROP POLICY tenant_isolation ON api_keys").await;
         let message =
-            refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table api_keys"]).await;
+            refused_unless_accepted(&t, &t.app_url(), Risk::RlsNotEnforced, &["table api_keys"])
+                .await;
         assert!(message.contains("tenant_isolation"), "{message}");
     })
     .await;
@@ -375,7 +437,7 @@ async fn policy_with_another_expression_is_refused() {
              CREATE POLICY tenant_isolation ON tasks USING (true) WITH CHECK (true)",
         )
         .await;
-        refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
+        refused_unless_accepted(&t, &t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
         // The right USING but no WITH CHECK.
         exec(
             &t,
@@ -385,7 +447,7 @@ async fn policy_with_another_expression_is_refused() {
             ),
         )
         .await;
-        refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
+        refused_unless_accepted(&t, &t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
         // The right expressions, for SELECT only.
         exec(
             &t,
@@ -395,7 +457,7 @@ async fn policy_with_another_expression_is_refused() {
             ),
         )
         .await;
-        refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
+        refused_unless_accepted(&t, &t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
         // As the library creates it: passes.
         exec(&t, "DROP POLICY tenant_isolation ON tasks").await;
         exec(
@@ -432,7 +494,7 @@ async fn extra_permissive_policy_is_refused() {
             .expect("a restrictive policy and a policy for another role");
         exec(&t, "CREATE POLICY open ON tasks FOR SELECT USING (true)").await;
         let message =
-            refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
+            refused_unless_accepted(&t, &t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
         assert!(message.contains("(open)"), "names the policy: {message}");
         exec(
             &t,
@@ -444,7 +506,7 @@ async fn extra_permissive_policy_is_refused() {
         )
         .await;
         let message =
-            refused_unless_accepted(&t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
+            refused_unless_accepted(&t, &t.app_url(), Risk::RlsNotEnforced, &["table tasks"]).await;
         assert!(message.contains("(mine)"), "names the policy: {message}");
         other.drop_role(&t).await;
     })
@@ -475,7 +537,7 @@ async fn view_without_security_invoker_is_refused() {
             .await
             .expect("views the role may not read, or over global tables");
         exec(&t, &format!("GRANT SELECT ON open_tasks TO {app}")).await;
-        refused_unless_accepted(&t.app_url(), Risk::ViewBypassesRls, &["view open_tasks"]).await;
+        refused_unless_accepted(&t, &t.app_url(), Risk::ViewBypassesRls, &["view open_tasks"]).await;
         // A column privilege is enough to read it.
         exec(
             &t,
@@ -484,7 +546,7 @@ async fn view_without_security_invoker_is_refused() {
             ),
         )
         .await;
-        refused_unless_accepted(&t.app_url(), Risk::ViewBypassesRls, &["view open_tasks"]).await;
+        refused_unless_accepted(&t, &t.app_url(), Risk::ViewBypassesRls, &["view open_tasks"]).await;
         for value in ["true", "on", "t", "1", "yes"] {
             exec(
                 &t,
@@ -496,7 +558,7 @@ async fn view_without_security_invoker_is_refused() {
             }
         }
         exec(&t, "ALTER VIEW open_tasks SET (security_invoker = off)").await;
-        refused_unless_accepted(&t.app_url(), Risk::ViewBypassesRls, &["view open_tasks"]).await;
+        refused_unless_accepted(&t, &t.app_url(), Risk::ViewBypassesRls, &["view open_tasks"]).await;
     })
     .await;
 }
@@ -518,7 +580,7 @@ async fn view_over_a_view_over_a_tenant_table_is_refused() {
         )
         .await;
         let message =
-            refused_unless_accepted(&t.app_url(), Risk::ViewBypassesRls, &["view short_titles"])
+            refused_unless_accepted(&t, &t.app_url(), Risk::ViewBypassesRls, &["view short_titles"])
                 .await;
         assert!(!message.contains("task_titles"), "{message}");
         exec(
@@ -554,6 +616,7 @@ async fn readable_materialized_view_is_refused() {
         )
         .await;
         let message = refused_unless_accepted(
+            &t,
             &t.app_url(),
             Risk::ViewBypassesRls,
             &["materialized view task_counts"],
@@ -581,6 +644,7 @@ async fn dangerous_privileges_are_refused() {
         ] {
             exec(&t, &format!("GRANT {grant} ON {table} TO {app}")).await;
             let message = refused_unless_accepted(
+                &t,
                 &t.app_url(),
                 Risk::DangerousPrivilege,
                 &[&format!("{named} on tenant table {table}")],
@@ -599,6 +663,7 @@ async fn dangerous_privileges_are_refused() {
         )
         .await;
         refused_unless_accepted(
+            &t,
             &t.app_url(),
             Risk::DangerousPrivilege,
             &["TRUNCATE, REFERENCES, TRIGGER on tenant table audit_events"],
