@@ -6,44 +6,21 @@
 //! whether anyone listens, and tests on other threads would race with the capture.)
 
 use chrono::Utc;
-use entity::{audit_events, projects, tasks, tenants, users};
+use entity::{audit_events, projects, tasks};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait};
-use tenant_scope::{ApiKeyVerifier, Error, TenantContext, TenantDb, TenantId};
+use tenant_scope::{Error, TenantContext, TenantDb, TenantId};
 use test_support::TestDb;
 use uuid::Uuid;
 
-/// A tenant with a user, acting through an API key of that user (actor `api_key:<id>`).
+/// A tenant with a user, acting through an API key of that user (actor `api_key:<id>`), with the request
+/// id `req-<name>`.
 async fn tenant(db: &TenantDb, name: &str) -> (TenantContext, Uuid) {
-    let system = db.system("test: provision").await.expect("system");
-    let tenant = system
-        .insert(tenants::ActiveModel {
-            id: Set(TenantId::new()),
-            name: Set(name.into()),
-            created_at: Set(Utc::now()),
-        })
-        .await
-        .expect("tenant");
-    let job = system.context_for(tenant.id);
-    let user = db
-        .scope(&job)
-        .insert(users::ActiveModel {
-            email: Set(format!("{name}@example.test")),
-            name: Set(name.into()),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        })
-        .await
-        .expect("user");
-    let key = ApiKeyVerifier::issue(&db.scope(&job), user.id, "test")
-        .await
-        .expect("key");
-    let ctx = db
-        .verify(&ApiKeyVerifier, key.key)
-        .await
-        .expect("verify")
-        .with_request_id(format!("req-{name}"));
-    (ctx, key.id)
+    let tenant = test_support::keyed_tenant(db, name, &[]).await;
+    (
+        tenant.ctx.with_request_id(format!("req-{name}")),
+        tenant.key.id,
+    )
 }
 
 fn project(name: &str) -> projects::ActiveModel {

@@ -20,7 +20,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::routing::{get, post};
 use chrono::Utc;
-use entity::{projects, tenants, users};
+use entity::projects;
 use sea_orm::ActiveValue::Set;
 use sea_orm::DbErr;
 use serde::Deserialize;
@@ -53,53 +53,31 @@ struct Fixture {
 
 async fn fixture(t: &TestDb) -> Fixture {
     let db = t.tenant_db().await;
+    let (acme, globex) = test_support::two_tenants(&db, &[]).await;
     let mut sides = Vec::new();
-    {
-        let system = db.system("http test fixture").await.expect("system");
-        for name in ["Acme", "Globex"] {
-            let tenant = system
-                .insert(tenants::ActiveModel {
-                    id: Set(TenantId::new()),
-                    name: Set(name.into()),
-                    created_at: Set(Utc::now()),
-                })
-                .await
-                .expect("tenant");
-            let boot = system.context_for(tenant.id);
-            let scope = db.scope(&boot);
-            let user = scope
-                .insert(users::ActiveModel {
-                    email: Set("alice@example.com".into()),
-                    name: Set("Alice".into()),
-                    created_at: Set(Utc::now()),
-                    ..Default::default()
-                })
-                .await
-                .expect("user");
-            let key = ApiKeyVerifier::issue(&scope, user.id, "http")
-                .await
-                .expect("key");
-            let revoked = ApiKeyVerifier::issue(&scope, user.id, "revoked")
-                .await
-                .expect("key");
-            ApiKeyVerifier::revoke(&scope, revoked.id)
-                .await
-                .expect("revoke");
-            let project = scope
-                .insert(projects::ActiveModel {
-                    name: Set(format!("{name} project")),
-                    created_at: Set(Utc::now()),
-                    ..Default::default()
-                })
-                .await
-                .expect("project");
-            sides.push(Side {
-                id: tenant.id,
-                key: key.key,
-                revoked: revoked.key,
-                project: project.id,
-            });
-        }
+    for tenant in [acme, globex] {
+        // Issued and revoked by the provisioning job (its context passes the permission check).
+        let job = db.scope(&tenant.job);
+        let revoked = ApiKeyVerifier::issue(&job, tenant.user.id, "revoked")
+            .await
+            .expect("key");
+        ApiKeyVerifier::revoke(&job, revoked.id)
+            .await
+            .expect("revoke");
+        let project = job
+            .insert(projects::ActiveModel {
+                name: Set(format!("{} project", tenant.name)),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            })
+            .await
+            .expect("project");
+        sides.push(Side {
+            id: tenant.id,
+            key: tenant.key.key,
+            revoked: revoked.key,
+            project: project.id,
+        });
     }
     let b = sides.pop().expect("B");
     let a = sides.pop().expect("A");

@@ -48,69 +48,21 @@ struct Fixture {
 
 async fn fixture(t: &TestDb) -> Fixture {
     let db = t.tenant_db().await;
-    let system = db.system("test fixture").await.expect("system");
-    let permission = system
-        .insert(permissions::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            code: Set("projects.write".into()),
-            description: Set("Create and change projects".into()),
-        })
-        .await
-        .expect("permission");
+    let (acme, globex) = test_support::two_tenants(&db, &["projects.write"]).await;
+    let mut permission = None;
     let mut made = Vec::new();
-    for name in ["Acme", "Globex"] {
-        let tenant = system
-            .insert(tenants::ActiveModel {
-                id: Set(TenantId::new()),
-                name: Set(name.into()),
-                created_at: Set(Utc::now()),
-            })
-            .await
-            .expect("tenant");
-        let boot = system.context_for(tenant.id);
-        let scope = db.scope(&boot);
-        let user = scope
-            .insert(users::ActiveModel {
-                email: Set("alice@example.com".into()),
-                name: Set("Alice".into()),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            })
-            .await
-            .expect("user");
-        let role = scope
-            .insert(roles::ActiveModel {
-                name: Set("admin".into()),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            })
-            .await
-            .expect("role");
-        let role_permission = scope
-            .insert(role_permissions::ActiveModel {
-                role_id: Set(role.id),
-                permission_id: Set(permission.id),
-                ..Default::default()
-            })
-            .await
-            .expect("role permission");
-        let user_role = scope
-            .insert(user_roles::ActiveModel {
-                user_id: Set(user.id),
-                role_id: Set(role.id),
-                ..Default::default()
-            })
-            .await
-            .expect("user role");
-        let issued = ApiKeyVerifier::issue(&scope, user.id, "test")
-            .await
-            .expect("key");
-        let ctx = db
-            .verify(&ApiKeyVerifier, issued.key.clone())
-            .await
-            .expect("verify");
-        assert_eq!(ctx.tenant(), tenant.id);
-        assert!(ctx.has_permission("projects.write"));
+    for tenant in [acme, globex] {
+        let test_support::KeyedTenant {
+            user,
+            grant,
+            key: issued,
+            ctx,
+            ..
+        } = tenant;
+        let grant = grant.expect("the fixture's users hold projects.write");
+        let role_permission = grant.role_permissions[0].clone();
+        permission.get_or_insert(role_permission.permission_id);
+        let (role, user_role) = (grant.role, grant.user_role);
         let scope = db.scope(&ctx);
         let project = scope
             .insert(projects::ActiveModel {
@@ -165,6 +117,11 @@ async fn fixture(t: &TestDb) -> Fixture {
     }
     let b = made.pop().expect("b");
     let a = made.pop().expect("a");
+    let permission = db
+        .global()
+        .get::<permissions::Entity>(permission.expect("a permission"))
+        .await
+        .expect("the permission");
     Fixture {
         db,
         a,

@@ -37,7 +37,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use entity::{projects, tasks, tenants};
+use entity::{projects, tasks};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::sea_query::Expr;
@@ -1040,22 +1040,14 @@ test_support::backend_test!(
         let mut contexts = Vec::new();
         let mut anchors = Vec::new();
         for i in 0..TENANTS {
-            let tenant = system
-                .insert(tenants::ActiveModel {
-                    id: Set(TenantId::new()),
-                    name: Set(format!("tenant {i}")),
-                    created_at: Set(Utc::now()),
-                })
-                .await
-                .expect("tenant");
-            let ctx = system.context_for(tenant.id);
+            let ctx = test_support::tenant(&system, &format!("tenant {i}")).await;
             let anchor = db
                 .scope(&ctx)
                 .insert(new_project(Uuid::now_v7(), "anchor".into()))
                 .await
                 .expect("anchor");
+            anchors.push((ctx.tenant(), anchor.id));
             contexts.push(ctx);
-            anchors.push((tenant.id, anchor.id));
         }
         drop(system);
         let anchors = Arc::new(anchors);
@@ -1456,15 +1448,7 @@ test_support::backend_test!(
         };
         let db = connect().await;
         let system = db.system("cancellation test fixture").await.expect("system");
-        let tenant = system
-            .insert(tenants::ActiveModel {
-                id: Set(TenantId::new()),
-                name: Set("cancelled".into()),
-                created_at: Set(Utc::now()),
-            })
-            .await
-            .expect("tenant");
-        let ctx = system.context_for(tenant.id);
+        let ctx = test_support::tenant(&system, "cancelled").await;
         let anchor = db
             .scope(&ctx)
             .insert(new_project(Uuid::now_v7(), "anchor".into()))

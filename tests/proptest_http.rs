@@ -68,7 +68,7 @@ use axum::http::{HeaderMap, Method, Request, header};
 use chrono::Utc;
 use entity::{
     api_keys, audit_events, comments, permissions, projects, role_permissions, roles, tasks,
-    tenants, user_roles, users,
+    user_roles, users,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
@@ -2279,42 +2279,18 @@ async fn member(
     domain: &str,
     grant: impl Fn(&str) -> bool,
 ) -> Actor {
-    let now = Utc::now();
-    let role_row = scope
-        .insert(roles::ActiveModel {
-            name: Set(role.to_owned()),
-            created_at: Set(now),
-            ..Default::default()
-        })
-        .await
-        .expect("a role");
-    for permission in permissions_.iter().filter(|p| grant(&p.code)) {
-        scope
-            .insert(role_permissions::ActiveModel {
-                role_id: Set(role_row.id),
-                permission_id: Set(permission.id),
-                ..Default::default()
-            })
-            .await
-            .expect("a role permission");
-    }
-    let user = scope
-        .insert(users::ActiveModel {
-            email: Set(format!("{role}@{domain}")),
-            name: Set(format!("{role} of {domain}")),
-            created_at: Set(now),
-            ..Default::default()
-        })
-        .await
-        .expect("a user");
-    scope
-        .insert(user_roles::ActiveModel {
-            user_id: Set(user.id),
-            role_id: Set(role_row.id),
-            ..Default::default()
-        })
-        .await
-        .expect("a user role");
+    let user = test_support::user(
+        scope,
+        &format!("{role}@{domain}"),
+        &format!("{role} of {domain}"),
+    )
+    .await;
+    let granted: Vec<permissions::Model> = permissions_
+        .iter()
+        .filter(|p| grant(&p.code))
+        .cloned()
+        .collect();
+    test_support::grant(scope, user.id, role, &granted).await;
     let key = ApiKeyVerifier::issue(scope, user.id, &format!("proptest_http {role}"))
         .await
         .expect("a key");
@@ -2332,15 +2308,7 @@ async fn provision(
     permissions_: &[permissions::Model],
     name: &str,
 ) -> (TenantId, Actor, Actor) {
-    let tenant = system
-        .insert(tenants::ActiveModel {
-            id: Set(TenantId::new()),
-            name: Set(name.to_owned()),
-            created_at: Set(Utc::now()),
-        })
-        .await
-        .expect("a tenant");
-    let ctx = system.context_for(tenant.id);
+    let ctx = test_support::tenant(system, name).await;
     let scope = db.scope(&ctx);
     let domain = format!("{}.test", name.to_lowercase());
     let admin = member(&scope, "admin", permissions_, &domain, |_| true).await;
@@ -2348,7 +2316,7 @@ async fn provision(
         code.ends_with(".read")
     })
     .await;
-    (tenant.id, admin, viewer)
+    (ctx.tenant(), admin, viewer)
 }
 
 async fn setup(env: &Env<'_>) -> World {

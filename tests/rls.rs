@@ -23,13 +23,13 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use chrono::Utc;
-use entity::{projects, tenants};
+use entity::projects;
 use futures::FutureExt as _;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
     DbBackend, DbErr, ExecResult, RuntimeErr, Statement, TransactionTrait,
 };
-use tenant_scope::{Error, TenantId};
+use tenant_scope::Error;
 use test_support::{APP_ROLE, Backend, TestDb, TestRole};
 use uuid::Uuid;
 
@@ -963,15 +963,7 @@ async fn the_library_works_under_rls_as_the_app_role() {
             .expect("system");
         let mut made = Vec::new();
         for name in ["Acme", "Globex"] {
-            let tenant = system
-                .insert(tenants::ActiveModel {
-                    id: Set(TenantId::new()),
-                    name: Set(name.into()),
-                    created_at: Set(Utc::now()),
-                })
-                .await
-                .expect("tenant");
-            let ctx = system.context_for(tenant.id);
+            let ctx = test_support::tenant(&system, name).await;
             let project = db
                 .scope(&ctx)
                 .insert(projects::ActiveModel {
@@ -981,7 +973,7 @@ async fn the_library_works_under_rls_as_the_app_role() {
                 })
                 .await
                 .expect("a scoped insert as the app role, under the policy");
-            assert_eq!(project.tenant_id, tenant.id);
+            assert_eq!(project.tenant_id, ctx.tenant());
             made.push((ctx, project));
         }
         let (ctx_a, project_a) = &made[0];

@@ -6,9 +6,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
-use entity::{projects, tenants};
+use entity::projects;
 use sea_orm::ActiveValue::Set;
-use tenant_scope::TenantId;
 use test_support::TestDb;
 use tracing::instrument::WithSubscriber;
 
@@ -23,15 +22,9 @@ fn project(name: &str) -> projects::ActiveModel {
 /// A tenant and a context of it, with a known request id.
 async fn tenant(db: &tenant_scope::TenantDb) -> tenant_scope::TenantContext {
     let system = db.system("test: provision").await.expect("system");
-    let tenant = system
-        .insert(tenants::ActiveModel {
-            id: Set(TenantId::new()),
-            name: Set("acme".into()),
-            created_at: Set(Utc::now()),
-        })
+    test_support::tenant(&system, "acme")
         .await
-        .expect("tenant");
-    system.context_for(tenant.id).with_request_id("req-acme")
+        .with_request_id("req-acme")
 }
 
 /// A `tracing` writer that keeps everything written to it.

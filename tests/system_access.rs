@@ -188,15 +188,7 @@ async fn documented_system_role_crosses_tenants() {
                 .expect("system");
             let mut contexts = Vec::new();
             for name in ["Acme", "Globex"] {
-                let tenant = system
-                    .insert(entity::tenants::ActiveModel {
-                        id: sea_orm::ActiveValue::Set(tenant_scope::TenantId::new()),
-                        name: sea_orm::ActiveValue::Set(name.into()),
-                        created_at: sea_orm::ActiveValue::Set(chrono::Utc::now()),
-                    })
-                    .await
-                    .expect("tenant");
-                contexts.push(system.context_for(tenant.id));
+                contexts.push(test_support::tenant(&system, name).await);
             }
             for ctx in &contexts {
                 db.scope(ctx)

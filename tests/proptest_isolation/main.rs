@@ -31,11 +31,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use chrono::Utc;
-use entity::{projects, tasks, tenants, users};
+use entity::{projects, tasks};
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
-use sea_orm::ActiveValue::Set;
-use tenant_scope::{ApiKeyVerifier, TenantDb, TenantId};
+use tenant_scope::{TenantDb, TenantId};
 use test_support::{BlockingTestDb, say};
 use uuid::Uuid;
 
@@ -179,40 +177,17 @@ async fn setup<'a>(
     let mut contexts = Vec::new();
     let mut labels = BTreeMap::new();
     for i in 0..n {
-        let id = TenantId::new();
-        let tenant = system
-            .insert(tenants::ActiveModel {
-                id: Set(id),
-                name: Set(format!("proptest {id}")),
-                created_at: Set(Utc::now()),
-            })
-            .await
-            .map_err(|e| fail(format!("inserting tenant {i}: {e:?}")))?;
-        let tenant = tenant.id;
-        let boot = system.context_for(tenant);
+        let boot = test_support::tenant(&system, &format!("proptest {}", Uuid::now_v7())).await;
+        let tenant = boot.tenant();
         let scope = db.scope(&boot);
-        let user = scope
-            .insert(users::ActiveModel {
-                email: Set(format!("user{i}@example.test")),
-                name: Set(format!("User {i}")),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| fail(format!("inserting the user of tenant {i}: {e:?}")))?;
-        let key = ApiKeyVerifier::issue(&scope, user.id, "proptest")
-            .await
-            .map_err(|e| fail(format!("issuing a key for tenant {i}: {e:?}")))?;
-        let ctx = db
-            .verify(&ApiKeyVerifier, key.key.clone())
-            .await
-            .map_err(|e| fail(format!("verifying the key of tenant {i}: {e:?}")))?;
-        if ctx.tenant() != tenant {
-            return Err(fail(format!(
-                "the key of tenant {i} verified for another tenant ({} instead of {tenant})",
-                ctx.tenant()
-            )));
-        }
+        let user = test_support::user(
+            &scope,
+            &format!("user{i}@example.test"),
+            &format!("User {i}"),
+        )
+        .await;
+        // The key verifies for its own tenant, or the fixture panics.
+        let (_, ctx) = test_support::with_key(db, &scope, user.id).await;
         labels.insert(tenant.into_uuid(), format!("T{i}"));
         labels.insert(user.id, format!("T{i}.user"));
         tenant_ids.push(tenant);

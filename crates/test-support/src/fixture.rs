@@ -1,17 +1,214 @@
-//! The fixtures the tests share: tenants provisioned as a service provisions them.
+//! The fixtures every test file builds on: tenants, users, roles and API keys, provisioned the way a
+//! service provisions them (through audited system access, then the tenant's own scope) and verified
+//! the way a client is verified (an API key through `TenantDb::verify`). No test-only constructor of a
+//! context is used anywhere: a context comes from `SystemDb::context_for` (a provisioning job) or from a
+//! verifier.
+//!
+//! ```ignore
+//! let db = t.tenant_db().await;
+//! let (acme, globex) = test_support::two_tenants(&db, &["projects.write"]).await;
+//! let scope = db.scope(&acme.ctx); // verified by Acme's API key
+//! ```
 
-/// A new tenant, inserted through system access as a provisioning job does; returns the context a job
-/// acts inside it with (actor `System`, carrying the access's reason).
-/// acts inside it with (actor `System`, carrying the access's reason).
-pub async fn new_tenant(system: &tenant_scope::SystemDb<'_>) -> tenant_scope::TenantContext {
-    use sea_orm::ActiveValue::Set;
+use chrono::Utc;
+use entity::{permissions, role_permissions, roles, tenants, user_roles, users};
+use sea_orm::ActiveValue::Set;
+use sea_orm::ColumnTrait;
+use tenant_scope::{
+    ApiKeyVerifier, IssuedKey, SystemDb, TenantContext, TenantDb, TenantId, TenantScope,
+};
+use uuid::Uuid;
+
+/// A new tenant named `name`, inserted through system access as a provisioning job inserts one;
+/// returns the context a job acts inside it with (actor `System`, carrying the access's reason).
+pub async fn tenant(system: &SystemDb<'_>, name: &str) -> TenantContext {
     let tenant = system
-        .insert(entity::tenants::ActiveModel {
-            id: Set(tenant_scope::TenantId::new()),
-            name: Set(format!("tenant {}", uuid::Uuid::now_v7())),
-            created_at: Set(chrono::Utc::now()),
+        .insert(tenants::ActiveModel {
+            id: Set(TenantId::new()),
+            name: Set(name.to_owned()),
+            created_at: Set(Utc::now()),
         })
         .await
-        .expect("inserting a tenant");
+        .unwrap_or_else(|e| panic!("inserting the tenant {name}: {e:?}"));
     system.context_for(tenant.id)
+}
+
+/// [`tenant`] with a name of its own (`tenant <uuid>`), for tests that make many.
+pub async fn new_tenant(system: &SystemDb<'_>) -> TenantContext {
+    tenant(system, &format!("tenant {}", Uuid::now_v7())).await
+}
+
+/// A new user of `scope`'s tenant.
+pub async fn user(scope: &TenantScope<'_>, email: &str, name: &str) -> users::Model {
+    scope
+        .insert(users::ActiveModel {
+            email: Set(email.to_owned()),
+            name: Set(name.to_owned()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("inserting the user {email}: {e:?}"))
+}
+
+/// The permission rows with these codes (global), inserted through system access where missing, in
+/// the order of `codes`.
+pub async fn permissions(system: &SystemDb<'_>, codes: &[&str]) -> Vec<permissions::Model> {
+    let mut rows = Vec::new();
+    for code in codes {
+        let existing = system
+            .find::<permissions::Entity>()
+            .filter(permissions::Column::Code.eq(*code))
+            .one()
+            .await
+            .unwrap_or_else(|e| panic!("reading the permission {code}: {e:?}"));
+        let row = match existing {
+            Some(row) => row,
+            None => system
+                .insert(permissions::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    code: Set((*code).to_owned()),
+                    description: Set(format!("test permission {code}")),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("inserting the permission {code}: {e:?}")),
+        };
+        rows.push(row);
+    }
+    rows
+}
+
+/// A role and the rows that grant it: what [`grant`] made.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    /// The role.
+    pub role: roles::Model,
+    /// The role's permissions, one row each, in the order given.
+    pub role_permissions: Vec<role_permissions::Model>,
+    /// The user's membership of the role.
+    pub user_role: user_roles::Model,
+}
+
+/// A role `name` of `scope`'s tenant holding `permissions`, granted to `user`.
+pub async fn grant(
+    scope: &TenantScope<'_>,
+    user: Uuid,
+    name: &str,
+    permissions: &[permissions::Model],
+) -> Grant {
+    let role = scope
+        .insert(roles::ActiveModel {
+            name: Set(name.to_owned()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("inserting the role {name}: {e:?}"));
+    let mut role_permissions = Vec::new();
+    for permission in permissions {
+        role_permissions.push(
+            scope
+                .insert(role_permissions::ActiveModel {
+                    role_id: Set(role.id),
+                    permission_id: Set(permission.id),
+                    ..Default::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("granting {} to {name}: {e:?}", permission.code)),
+        );
+    }
+    let user_role = scope
+        .insert(user_roles::ActiveModel {
+            user_id: Set(user),
+            role_id: Set(role.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("granting the role {name}: {e:?}"));
+    Grant {
+        role,
+        role_permissions,
+        user_role,
+    }
+}
+
+/// An API key of `user`, issued in `scope`'s tenant, and the context it verifies to through
+/// `db.verify` (the real path); panics unless that context is of the key's tenant.
+pub async fn with_key(
+    db: &TenantDb,
+    scope: &TenantScope<'_>,
+    user: Uuid,
+) -> (IssuedKey, TenantContext) {
+    let key = ApiKeyVerifier::issue(scope, user, "test")
+        .await
+        .unwrap_or_else(|e| panic!("issuing a key: {e:?}"));
+    let ctx = db
+        .verify(&ApiKeyVerifier, key.key.clone())
+        .await
+        .unwrap_or_else(|e| panic!("verifying the key just issued: {e:?}"));
+    assert_eq!(
+        ctx.tenant(),
+        scope.tenant(),
+        "a key verifies for its own tenant"
+    );
+    (key, ctx)
+}
+
+/// One tenant as a client reaches it: a user (`alice@example.com`, the same address in every tenant:
+/// unique keys are per tenant) holding `permissions` through the role `member`, and an API key of that
+/// user, verified.
+#[derive(Clone, Debug)]
+pub struct KeyedTenant {
+    /// The tenant's id.
+    pub id: TenantId,
+    /// The tenant's name.
+    pub name: String,
+    /// The provisioning job's context in the tenant (`SystemDb::context_for`).
+    pub job: TenantContext,
+    /// The user.
+    pub user: users::Model,
+    /// The user's role and its permissions (none if no permission was asked for).
+    pub grant: Option<Grant>,
+    /// The user's API key.
+    pub key: IssuedKey,
+    /// The context the key verified to: what a request with this key acts as.
+    pub ctx: TenantContext,
+}
+
+/// A [`KeyedTenant`] named `name` whose user holds `permissions` (inserted where missing).
+pub async fn keyed_tenant(db: &TenantDb, name: &str, permissions_: &[&str]) -> KeyedTenant {
+    let system = db
+        .system("test fixture: provision a tenant")
+        .await
+        .unwrap_or_else(|e| panic!("system access: {e:?}"));
+    let permissions_ = permissions(&system, permissions_).await;
+    let job = tenant(&system, name).await;
+    drop(system);
+    let scope = db.scope(&job);
+    let user = user(&scope, "alice@example.com", "Alice").await;
+    let grant = if permissions_.is_empty() {
+        None
+    } else {
+        Some(grant(&scope, user.id, "member", &permissions_).await)
+    };
+    let (key, ctx) = with_key(db, &scope, user.id).await;
+    for permission in &permissions_ {
+        assert!(ctx.has_permission(&permission.code), "{}", permission.code);
+    }
+    KeyedTenant {
+        id: job.tenant(),
+        name: name.to_owned(),
+        job: job.clone(),
+        user,
+        grant,
+        key,
+        ctx,
+    }
+}
+
+/// Two [`KeyedTenant`]s of the same shape, Acme and Globex, whose users hold `permissions`.
+pub async fn two_tenants(db: &TenantDb, permissions: &[&str]) -> (KeyedTenant, KeyedTenant) {
+    let acme = keyed_tenant(db, "Acme", permissions).await;
+    let globex = keyed_tenant(db, "Globex", permissions).await;
+    (acme, globex)
 }

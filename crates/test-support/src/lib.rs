@@ -68,7 +68,10 @@ pub use env::{
     Backend, database_url, is_ci, loopback_without_tls, redact, resolve, say, server_url_from_env,
     skip_notice, with_user,
 };
-pub use fixture::new_tenant;
+pub use fixture::{
+    Grant, KeyedTenant, grant, keyed_tenant, new_tenant, permissions, tenant, two_tenants, user,
+    with_key,
+};
 pub use names::{created_at, new_database_name, template_name};
 pub use role::TestRole;
 pub use run::{BlockingTestDb, block_on_run, new_runtime, run, run_blocking, run_with};
