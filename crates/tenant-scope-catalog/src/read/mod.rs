@@ -5,12 +5,13 @@ mod mysql;
 mod postgres;
 mod sqlite;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
-use crate::model::Catalog;
+use crate::model::{Catalog, Table};
 use crate::postgres::{Role, Security};
+use crate::sql::get;
 use crate::{Backend, CatalogError};
 
 /// How to read a [`Catalog`]; made by [`Catalog::reader`].
@@ -129,6 +130,28 @@ impl Catalog {
     pub async fn read<C: ConnectionTrait>(conn: &C) -> Result<Catalog, CatalogError> {
         Reader::default().read(conn).await
     }
+}
+
+/// The tables named in the first column of `rows` (those in `only`, if given), with nothing read yet but
+/// their names.
+fn empty_tables(
+    rows: &[QueryResult],
+    only: Option<&BTreeSet<String>>,
+) -> Result<BTreeMap<String, Table>, DbErr> {
+    let mut tables = BTreeMap::new();
+    for row in rows {
+        let name: String = get(row, 0)?;
+        if only.is_none_or(|only| only.contains(&name)) {
+            tables.insert(
+                name.clone(),
+                Table {
+                    name,
+                    ..Table::default()
+                },
+            );
+        }
+    }
+    Ok(tables)
 }
 
 impl From<DbErr> for CatalogError {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::{ConnectionTrait, DbErr};
 
+use super::empty_tables;
 use crate::model::{Column, EXPRESSION, ForeignKey, Key, RefAction, Table};
 use crate::sql::{get, query};
 
@@ -24,27 +25,14 @@ pub(crate) async fn read<C: ConnectionTrait>(
     conn: &C,
     only: Option<&BTreeSet<String>>,
 ) -> Result<Vec<Table>, DbErr> {
-    let wanted = |name: &str| only.is_none_or(|only| only.contains(name));
-    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    for row in query(
+    let names = query(
         conn,
         "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
         vec![],
     )
-    .await?
-    {
-        let name: String = get(&row, 0)?;
-        if wanted(&name) {
-            tables.insert(
-                name.clone(),
-                Table {
-                    name,
-                    ..Table::default()
-                },
-            );
-        }
-    }
+    .await?;
+    let mut tables = empty_tables(&names, only)?;
 
     for row in query(
         conn,

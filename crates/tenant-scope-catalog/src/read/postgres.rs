@@ -4,10 +4,11 @@
 //! partial indexes, the difference between a `UNIQUE` constraint and a unique index, and the column
 //! list of `ON DELETE SET NULL (column)` (PostgreSQL 15).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use sea_orm::{ConnectionTrait, DbErr};
 
+use super::empty_tables;
 use crate::model::{Column, ForeignKey, Key, RefAction, Table};
 use crate::sql::{get, query, split_list};
 
@@ -33,9 +34,7 @@ pub(crate) async fn read<C: ConnectionTrait>(
     version: i32,
     only: Option<&BTreeSet<String>>,
 ) -> Result<Vec<Table>, DbErr> {
-    let wanted = |name: &str| only.is_none_or(|only| only.contains(name));
-    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    for row in query(
+    let names = query(
         conn,
         "SELECT c.relname::text FROM pg_catalog.pg_class c \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -43,19 +42,8 @@ pub(crate) async fn read<C: ConnectionTrait>(
          ORDER BY 1",
         vec![],
     )
-    .await?
-    {
-        let name: String = get(&row, 0)?;
-        if wanted(&name) {
-            tables.insert(
-                name.clone(),
-                Table {
-                    name,
-                    ..Table::default()
-                },
-            );
-        }
-    }
+    .await?;
+    let mut tables = empty_tables(&names, only)?;
 
     for row in query(
         conn,
