@@ -9,9 +9,7 @@
 //! measure the index, which is what tenant scoping adds to.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
-use sea_orm_migration::MigratorTrait;
 use sha2::{Digest as _, Sha256};
 use tenant_scope::TenantId;
 use uuid::Uuid;
@@ -277,41 +275,6 @@ impl Layout {
 pub(crate) fn schema_hash() -> String {
     let mut hash = Sha256::new();
     hash.update(DATA_VERSION.as_bytes());
-    for migration in migration::Migrator::migrations() {
-        hash.update(migration.name().as_bytes());
-        hash.update(b"\n");
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    for dir in ["migration/src", "src/schema"] {
-        collect_files(&root.join(dir), &mut files);
-    }
-    files.sort();
-    for file in files {
-        if let Ok(bytes) = std::fs::read(&file) {
-            hash.update(
-                file.strip_prefix(root)
-                    .unwrap_or(&file)
-                    .to_string_lossy()
-                    .as_bytes(),
-            );
-            hash.update(b"\0");
-            hash.update(&bytes);
-        }
-    }
+    test_support::hash_schema_sources(&mut hash);
     hex::encode(&hash.finalize()[..6])
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
 }

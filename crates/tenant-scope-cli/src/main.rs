@@ -4,6 +4,7 @@
 //! ```text
 //! tenant-scope generate --database-url URL --output DIR [--global TABLE,...]
 //! tenant-scope check    --database-url URL [--format text|json] [--app-role ROLE] [--allow CODE,...]
+//!                       [--global TABLE,...]
 //! tenant-scope check    --source DIR [--format text|json]
 //! ```
 //!
@@ -64,7 +65,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// PostgreSQL: the role the service connects as (checked for ownership, BYPASSRLS, superuser).
+        /// PostgreSQL: the role the service connects as. The row level security rules are judged for
+        /// it as the connect-time self-check judges its role: superuser or BYPASSRLS (also through
+        /// a role it may SET ROLE to), ownership, TRUNCATE/REFERENCES/TRIGGER, policies that apply to
+        /// it, views it may read.
         #[arg(long)]
         app_role: Option<String>,
         /// Findings to skip: `CODE` or `CODE:TABLE` (see docs/check.md).

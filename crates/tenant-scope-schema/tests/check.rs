@@ -6,6 +6,7 @@
 //! requires a second one); those tests allow the prerequisite explicitly, with `code:table`, and say why.
 
 use sea_orm::{ConnectionTrait, DbBackend};
+use tenant_scope_catalog::TenancyError;
 use tenant_scope_schema::check::{CheckError, CheckOptions, Report, Severity, check, codes};
 use test_support::{Backend, TestDb};
 
@@ -158,6 +159,33 @@ test_support::backend_test!(
         assert_eq!(permissions, [codes::TABLE_WITHOUT_TENANT_COLUMN]);
     }
 );
+
+test_support::backend_test!(global_declarations_are_checked, |t: TestDb| async move {
+    // As in `generate` (the classification is the catalog's): a typo in --global, or a tenant-owned table
+    // declared global, cannot run; the check does not quietly lint something else.
+    let mut typo = options(&t);
+    typo.global.push("permisions".into());
+    match check(&typo).await {
+        Err(CheckError::InvalidGlobal(TenancyError::UnknownGlobal(tables))) => {
+            assert_eq!(tables, ["permisions"])
+        }
+        other => panic!("expected UnknownGlobal, got {other:?}"),
+    }
+    let mut owned = options(&t);
+    owned.global.push("projects".into());
+    match check(&owned).await {
+        Err(CheckError::InvalidGlobal(TenancyError::GlobalWithTenantColumn(tables))) => {
+            assert_eq!(tables, ["projects"])
+        }
+        other => panic!("expected GlobalWithTenantColumn, got {other:?}"),
+    }
+    // `tenants` is always global; naming it too is allowed.
+    let mut tenants = options(&t);
+    tenants.global.push("tenants".into());
+    secure_postgres(&t).await;
+    let report = check(&tenants).await.expect("the check runs");
+    assert!(report.is_clean(), "{}", report.to_text());
+});
 
 // ------------------------------------------------------------------ schema findings
 

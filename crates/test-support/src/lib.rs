@@ -16,9 +16,10 @@
 //!
 //! # Backends
 //! Every backend copies a template migrated once per schema ([`Strategy::Template`]); templates are named
-//! `ts_tpl_<hash>` after a hash of the migration names and of the migration sources (`migration/src`,
-//! `src/schema`), so any schema change makes a new template, and the templates of other schemas are dropped.
-//! tests/harness.rs checks that a template copy has exactly the schema of a fresh migration.
+//! `ts_tpl_<hash>` after a hash of the migration names and of the sources of the schema ([`hash_schema_sources`]:
+//! `migration/src`, the schema helpers of `tenant-scope-schema` and the contract's names), so any schema change
+//! makes a new template, and the templates of other schemas are dropped. tests/harness.rs checks that a template
+//! copy has exactly the schema of a fresh migration.
 //! - **SQLite** always runs: a fresh file `$TMPDIR/tenant-scope-tests/ts_test_<uuid>.*/test.db` per test,
 //!   copied from `$TMPDIR/tenant-scope-tests/ts_tpl_<hash>.db` and opened as `sqlite://PATH?mode=rwc` (never
 //!   `:memory:`: each pooled connection would be its own database). sqlx turns `PRAGMA foreign_keys` on for
@@ -72,7 +73,7 @@ pub use fixture::{
     Grant, KeyedTenant, grant, keyed_tenant, new_tenant, permissions, tenant, two_tenants, user,
     with_key,
 };
-pub use names::{created_at, new_database_name, template_name};
+pub use names::{created_at, hash_schema_sources, new_database_name, template_name};
 pub use role::TestRole;
 pub use run::{BlockingTestDb, block_on_run, new_runtime, run, run_blocking, run_with};
 

@@ -40,41 +40,46 @@ const TEMPLATE_SOURCES: &[&str] = &[
     "crates/tenant-scope-catalog/src/contract.rs",
 ];
 
-/// The name of the template for the current schema, on every backend: `ts_tpl_` and a hash of the migration
-/// names and of the sources they are built from (the migrations, the schema helpers they call and the names
-/// those use), so any schema change gets a new
-/// template.
+/// The name of the template for the current schema, on every backend: `ts_tpl_` and a hash of what the schema is
+/// built from ([`hash_schema_sources`]), so any schema change gets a new template.
 pub fn template_name() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
     NAME.get_or_init(|| {
         let mut hash = Sha256::new();
         hash.update(b"tenant-scope test template v1\n");
-        for migration in Migrator::migrations() {
-            hash.update(migration.name().as_bytes());
-            hash.update(b"\n");
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let root = root.as_path();
-        let mut files = Vec::new();
-        for dir in TEMPLATE_SOURCES {
-            collect_files(&root.join(dir), &mut files);
-        }
-        files.sort();
-        for file in files {
-            if let Ok(bytes) = std::fs::read(&file) {
-                hash.update(
-                    file.strip_prefix(root)
-                        .unwrap_or(&file)
-                        .to_string_lossy()
-                        .as_bytes(),
-                );
-                hash.update(b"\0");
-                hash.update(&bytes);
-            }
-        }
+        hash_schema_sources(&mut hash);
         let digest = hash.finalize();
         format!("{TEMPLATE_PREFIX}{}", hex::encode(&digest[..8]))
     })
+}
+
+/// Feeds into `hash` what the reference schema is built from: the migrations' names, and the path and
+/// contents of every file of the migrations, of the schema helpers they call and of the names those use.
+/// Test templates and the benches' databases are named after it, so that a schema change gets new ones.
+pub fn hash_schema_sources(hash: &mut Sha256) {
+    for migration in Migrator::migrations() {
+        hash.update(migration.name().as_bytes());
+        hash.update(b"\n");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.as_path();
+    let mut files = Vec::new();
+    for dir in TEMPLATE_SOURCES {
+        collect_files(&root.join(dir), &mut files);
+    }
+    files.sort();
+    for file in files {
+        if let Ok(bytes) = std::fs::read(&file) {
+            hash.update(
+                file.strip_prefix(root)
+                    .unwrap_or(&file)
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
+            hash.update(b"\0");
+            hash.update(&bytes);
+        }
+    }
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1,4 +1,4 @@
-//! Tests of the test harness itself (tests/common): every test gets a fresh, fully migrated, empty database of
+//! Tests of the test harness itself (the `test-support` crate): every test gets a fresh, fully migrated, empty database of
 //! its own on every backend, the database is gone afterwards (also after a panic), and CI cannot skip a backend.
 
 use std::{

@@ -1,4 +1,5 @@
-//! Reading [`Security`] from `pg_catalog`: five queries, one of them for the role.
+//! Reading [`Security`] from `pg_catalog`: the role, the tenant tables, their policies, the views over
+//! them and what the role owns; one query each (and one for `current_user` with [`Role::Current`]).
 
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
