@@ -477,6 +477,46 @@ test_support::backend_test!(view_without_security_invoker, |t: TestDb| async mov
     );
 });
 
+test_support::backend_test!(rls_permissive_policy, |t: TestDb| async move {
+    // PostgreSQL only. Permissive policies are ORed with `tenant_isolation`: this one opens every row to SELECT.
+    if t.backend() != Backend::Postgres {
+        return;
+    }
+    secured_fixture(&t).await;
+    exec(&t, "CREATE POLICY open ON fx_users FOR SELECT USING (true)").await;
+    let report = run(&t, &[]).await;
+    assert_only(&report, codes::RLS_PERMISSIVE_POLICY, "fx_users");
+    assert!(
+        report.findings[0].message.contains("(open)"),
+        "{}",
+        report.to_text()
+    );
+});
+
+test_support::backend_test!(materialized_view_over_tenant_data, |t: TestDb| async move {
+    // PostgreSQL only. A materialized view stores every tenant's rows; it cannot run as the invoker.
+    if t.backend() != Backend::Postgres {
+        return;
+    }
+    secure_postgres(&t).await;
+    exec(
+        &t,
+        "CREATE MATERIALIZED VIEW fx_task_counts AS SELECT tenant_id, count(*) AS n FROM tasks GROUP BY tenant_id",
+    )
+    .await;
+    let report = run(&t, &[]).await;
+    assert_only(
+        &report,
+        codes::MATERIALIZED_VIEW_OVER_TENANT_DATA,
+        "fx_task_counts",
+    );
+    assert!(
+        !report.findings[0].message.contains("tenant_id"),
+        "{}",
+        report.to_text()
+    );
+});
+
 /// Checks with `app_role` set to a role made by `create` (PostgreSQL), dropping the role before returning.
 async fn check_with_role(t: &TestDb, role: &str, setup: &[String]) -> Result<Report, CheckError> {
     for sql in setup {
@@ -573,6 +613,43 @@ test_support::backend_test!(app_role_bypasses_rls, |t: TestDb| async move {
     assert_eq!(report.findings[0].table, None);
     assert!(report.findings[0].message.contains("BYPASSRLS"));
 });
+
+test_support::backend_test!(
+    app_role_member_of_a_bypassrls_role,
+    |t: TestDb| async move {
+        // PostgreSQL only. A role that may SET ROLE to a BYPASSRLS role bypasses row level security too, as the
+        // connect-time self-check refuses it: check reports it, naming both roles.
+        if t.backend() != Backend::Postgres {
+            return;
+        }
+        secure_postgres(&t).await;
+        let bypass = role_name();
+        let role = role_name();
+        let report = check_with_role(
+            &t,
+            &role,
+            &[
+                format!("CREATE ROLE {bypass} NOLOGIN BYPASSRLS"),
+                format!("CREATE ROLE {role} NOLOGIN IN ROLE {bypass}"),
+            ],
+        )
+        .await;
+        drop_role(&t, &bypass).await;
+        let report = report.expect("the check runs");
+        assert_eq!(
+            report.codes(),
+            [codes::APP_ROLE_BYPASSES_RLS],
+            "{}",
+            report.to_text()
+        );
+        assert_eq!(report.findings[0].table, None);
+        assert!(
+            report.findings[0].message.contains(&bypass),
+            "{}",
+            report.to_text()
+        );
+    }
+);
 
 test_support::backend_test!(unknown_app_role_cannot_run, |t: TestDb| async move {
     // PostgreSQL only: a misspelled --app-role must not pass silently.
