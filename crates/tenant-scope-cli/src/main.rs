@@ -2,7 +2,7 @@
 //! CI and before every deploy.
 //!
 //! ```text
-//! tenant-scope generate --database-url URL --output DIR [--global TABLE,...]
+//! tenant-scope generate --database-url URL --output DIR [--global TABLE,...] [--module]
 //! tenant-scope check    --database-url URL [--format text|json] [--app-role ROLE] [--allow CODE,...]
 //!                       [--global TABLE,...]
 //! tenant-scope check    --source DIR [--format text|json]
@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use tenant_scope_cli::codegen::Layout;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +41,10 @@ enum Command {
         /// Tables that are deliberately not tenant-owned.
         #[arg(long, value_delimiter = ',')]
         global: Vec<String>,
+        /// Write a module of the service's own crate (`mod.rs`, for `mod entities;`) instead of the
+        /// sources of an entity crate (`lib.rs`).
+        #[arg(long)]
+        module: bool,
     },
     /// Lint the schema and scan the data (with `--database-url`), or scan Rust sources for raw
     /// database access (with `--source`).
@@ -101,7 +106,15 @@ async fn main() -> ExitCode {
             database_url,
             output,
             global,
-        } => generate(database_url, output, global).await,
+            module,
+        } => {
+            let layout = if module {
+                Layout::Module
+            } else {
+                Layout::Crate
+            };
+            generate(database_url, output, global, layout).await
+        }
         Command::Check {
             database_url,
             source,
@@ -125,11 +138,17 @@ async fn main() -> ExitCode {
 }
 
 /// `generate`: 0 written, 1 the schema was refused (nothing written), 2 could not run.
-async fn generate(database_url: String, output: PathBuf, global: Vec<String>) -> ExitCode {
+async fn generate(
+    database_url: String,
+    output: PathBuf,
+    global: Vec<String>,
+    layout: Layout,
+) -> ExitCode {
     use tenant_scope_cli::codegen::{GenerateError, GenerateOptions};
     let options = GenerateOptions {
         database_url,
         global,
+        layout,
     };
     match tenant_scope_cli::codegen::generate(&options).await {
         Ok(generated) => match generated.write_to(&output) {

@@ -51,7 +51,8 @@ fn files(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-// `generate` reproduces entity/src from the migrated reference schema, and refuses an undeclared
+// `generate` reproduces entity/src from the migrated reference schema (`--module`: with a `mod.rs`
+// root), and refuses an undeclared
 // table without a tenant column (exit 1, nothing written).
 test_support::backend_test!(
     generate_writes_entities_or_refuses,
@@ -75,6 +76,37 @@ test_support::backend_test!(
             files(&entity_src),
             "generated entities differ from entity/src"
         );
+
+        // `--module`: the same files, with `mod.rs` for `mod entities;` instead of `lib.rs`.
+        let module = out.path().join("module");
+        let module_s = module.to_string_lossy().into_owned();
+        let run = tenant_scope(&[
+            "generate",
+            "--database-url",
+            t.url(),
+            "--output",
+            &module_s,
+            "--global",
+            "tenants,permissions",
+            "--module",
+        ]);
+        assert_eq!(code(&run), 0, "{}", text(&run));
+        let names = |files: Vec<(String, String)>| -> Vec<String> {
+            files.into_iter().map(|(name, _)| name).collect()
+        };
+        let expected: Vec<String> = names(files(&entity_src))
+            .into_iter()
+            .map(|n| {
+                if n == "lib.rs" {
+                    "mod.rs".to_owned()
+                } else {
+                    n
+                }
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(names(files(&module)), expected, "generate --module");
 
         t.raw()
             .execute_unprepared("CREATE TABLE legacy_notes (id INTEGER PRIMARY KEY, body TEXT)")

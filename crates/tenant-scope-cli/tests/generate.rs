@@ -4,7 +4,8 @@
 //!   MySQL alike (so the three backends give identical files);
 //! - a table without `tenant_id` that is not declared global is refused, naming it, and nothing is written;
 //!   declared global, it gets `impl tenant_scope::Global`;
-//! - the output is deterministic.
+//! - the output is deterministic;
+//! - `--module` gives the same files with a `mod.rs` root instead of `lib.rs`.
 
 use std::{
     collections::BTreeMap,
@@ -16,7 +17,7 @@ use sea_orm::{
     ConnectionTrait,
     sea_query::{ColumnDef, Table},
 };
-use tenant_scope_cli::codegen::{GenerateError, GenerateOptions, Generated, generate};
+use tenant_scope_cli::codegen::{GenerateError, GenerateOptions, Generated, Layout, generate};
 use test_support::TestDb;
 
 /// The global tables of the reference schema.
@@ -26,6 +27,7 @@ fn options(url: &str, global: &[&str]) -> GenerateOptions {
     GenerateOptions {
         database_url: url.to_owned(),
         global: global.iter().map(|g| (*g).to_owned()).collect(),
+        ..GenerateOptions::default()
     }
 }
 
@@ -161,6 +163,30 @@ test_support::backend_test!(reproduces_the_reference_entities, |t: TestDb| async
         &read_dir(dir.path()),
     );
 });
+
+test_support::backend_test!(
+    the_module_layout_is_the_crate_with_a_mod_rs,
+    |t: TestDb| async move {
+        let mut options = options(t.url(), &GLOBAL);
+        options.layout = Layout::Module;
+        let generated = generate(&options).await.expect("generating a module");
+        // The same entity files and prelude; the root is `mod.rs` (for `mod entities;`), not `lib.rs`.
+        let mut expected = reference();
+        let lib = expected
+            .remove(Path::new("lib.rs"))
+            .expect("entity/src/lib.rs");
+        assert!(lib.contains("for this crate."), "{lib}");
+        expected.insert(
+            PathBuf::from("mod.rs"),
+            lib.replace("for this crate.", "for this module."),
+        );
+        assert_files_eq(
+            &format!("{}: generate --module", t.backend()),
+            &expected,
+            &generated.files,
+        );
+    }
+);
 
 test_support::backend_test!(output_is_deterministic, |t: TestDb| async move {
     let options = options(t.url(), &GLOBAL);

@@ -55,6 +55,7 @@ async fn generate_url(url: &str, global: &[&str]) -> Result<Generated, GenerateE
     generate(&GenerateOptions {
         database_url: url.to_owned(),
         global: global.iter().map(|g| (*g).to_owned()).collect(),
+        ..GenerateOptions::default()
     })
     .await
 }

@@ -4,7 +4,7 @@
 //! `tenant-scope check` and the adopt steps read, with each column's type read through sea-schema), in the one
 //! scope every tool reads (PostgreSQL `current_schema()`, the MySQL / MariaDB database of the URL, or the SQLite
 //! file), gives its tables to sea-orm-codegen (compact format, serde, `DateTimeUtc` timestamps, a `lib.rs` and a
-//! `prelude.rs`) and then adapts its output to tenant-scope:
+//! `prelude.rs`; or a `mod.rs` with [`Layout::Module`]) and then adapts its output to tenant-scope:
 //!
 //! - a table with a `tenant_id` column is **tenant-owned**: its `tenant_id` is typed [`TenantId`](tenant_scope::TenantId)
 //!   and the entity implements [`TenantScoped`](tenant_scope::TenantScoped); the table that `tenant_id` references (the
@@ -49,6 +49,7 @@
 //! let generated = generate(&GenerateOptions {
 //!     database_url: "postgres://postgres@127.0.0.1:5432/app".into(),
 //!     global: vec!["tenants".into(), "permissions".into()],
+//!     ..GenerateOptions::default()
 //! })
 //! .await?;
 //! generated.write_to(std::path::Path::new("entity/src"))?;
@@ -81,6 +82,31 @@ pub struct GenerateOptions {
     /// Tables declared deliberately not tenant-owned (they get [`Global`](tenant_scope::Global)), besides
     /// `tenants`, which always is (listing it is allowed).
     pub global: Vec<String>,
+    /// Whether the files are a crate's sources (`lib.rs`) or a module of a service's crate (`mod.rs`).
+    pub layout: Layout,
+}
+
+/// How the generated files are laid out: the entity files and `prelude.rs` are the same either way (they
+/// refer to each other through `super::`); only the root file differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Layout {
+    /// The sources of an entity crate of their own: the root is `lib.rs` (the reference service's `entity/`).
+    #[default]
+    Crate,
+    /// A module of the service's own crate: the root is `mod.rs`, for `mod entities;` next to a
+    /// `src/entities/` directory written by `generate --module --output src/entities`.
+    Module,
+}
+
+impl Layout {
+    /// The root file's name: `lib.rs` or `mod.rs`.
+    pub fn root_file(self) -> &'static str {
+        match self {
+            Layout::Crate => "lib.rs",
+            Layout::Module => "mod.rs",
+        }
+    }
 }
 
 impl fmt::Debug for GenerateOptions {
@@ -89,6 +115,7 @@ impl fmt::Debug for GenerateOptions {
         f.debug_struct("GenerateOptions")
             .field("database_url", &"..")
             .field("global", &self.global)
+            .field("layout", &self.layout)
             .finish()
     }
 }
@@ -96,7 +123,8 @@ impl fmt::Debug for GenerateOptions {
 /// The generated entity crate sources: file path (relative to the output directory) -> contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Generated {
-    /// Every file, sorted by path: one per table, `lib.rs` and `prelude.rs`.
+    /// Every file, sorted by path: one per table, the root (`lib.rs` or `mod.rs`, see [`Layout`]) and
+    /// `prelude.rs`.
     pub files: BTreeMap<PathBuf, String>,
 }
 
@@ -200,11 +228,15 @@ pub async fn generate(options: &GenerateOptions) -> Result<Generated, GenerateEr
         }
         other => GenerateError::Discover(other.to_string()),
     })?;
-    generate_from_catalog(&catalog, &options.global)
+    generate_from_catalog(&catalog, &options.global, options.layout)
 }
 
 /// The part of [`generate`] after reading the catalog.
-fn generate_from_catalog(catalog: &Catalog, global: &[String]) -> Result<Generated, GenerateError> {
+fn generate_from_catalog(
+    catalog: &Catalog,
+    global: &[String],
+    layout: Layout,
+) -> Result<Generated, GenerateError> {
     if catalog
         .tables
         .keys()
@@ -226,7 +258,7 @@ fn generate_from_catalog(catalog: &Catalog, global: &[String]) -> Result<Generat
         DateTimeCrate::Chrono,
         BigIntegerType::default(),
         None,
-        true,
+        layout == Layout::Crate,
         false,
         false,
         Vec::new(),
@@ -241,6 +273,6 @@ fn generate_from_catalog(catalog: &Catalog, global: &[String]) -> Result<Generat
     let output = EntityTransformer::transform(tables)
         .map_err(|e| GenerateError::Codegen(e.to_string()))?
         .generate(&context);
-    let files = render::render(&plan, output.files)?;
+    let files = render::render(&plan, output.files, layout)?;
     Ok(Generated { files })
 }

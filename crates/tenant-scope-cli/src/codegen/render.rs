@@ -16,15 +16,24 @@ use std::{
 use sea_orm_codegen::OutputFile;
 
 use super::{
-    GenerateError,
+    GenerateError, Layout,
     plan::{Kind, Plan},
 };
 use tenant_scope::contract::{ID_COLUMN, TENANT_COLUMN};
 
-/// Put at the top of the generated `lib.rs`: the workspace lints require docs, generated code has none.
-const LIB_LINTS: &str = "// Generated code: entities carry no docs (they are regenerated from the migrated schema\n\
-// and never edited by hand), so the doc lint is off for this crate.\n\
-#![allow(missing_docs)]";
+/// Put at the top of the generated root file (`lib.rs` or `mod.rs`): the workspace lints require docs,
+/// generated code has none. An inner attribute, valid at the top of a crate root and of a module file alike.
+fn root_lints(layout: Layout) -> String {
+    let what = match layout {
+        Layout::Crate => "crate",
+        Layout::Module => "module",
+    };
+    format!(
+        "// Generated code: entities carry no docs (they are regenerated from the migrated schema\n\
+         // and never edited by hand), so the doc lint is off for this {what}.\n\
+         #![allow(missing_docs)]"
+    )
+}
 
 /// Appended to a tenant-owned entity.
 const TENANT_SCOPED_IMPL: &str = "impl tenant_scope::TenantScoped for Entity { type Id = Uuid; \
@@ -57,6 +66,7 @@ struct EntityFile {
 pub(crate) fn render(
     plan: &Plan,
     files: Vec<OutputFile>,
+    layout: Layout,
 ) -> Result<BTreeMap<PathBuf, String>, GenerateError> {
     let mut entities = Vec::new();
     let mut others = Vec::new();
@@ -129,8 +139,8 @@ pub(crate) fn render(
         out.insert(PathBuf::from(&entity.name), rustfmt(&text)?);
     }
     for file in others {
-        let text = if file.name == "lib.rs" {
-            add_lib_lints(&file.content)?
+        let text = if file.name == layout.root_file() {
+            add_root_lints(&file.content, layout)?
         } else {
             file.content
         };
@@ -321,12 +331,12 @@ fn sea_orm_attr(attrs: &[syn::Attribute], key: &str) -> Option<String> {
     value
 }
 
-/// `lib.rs` with the lint allowances after its header line.
-fn add_lib_lints(content: &str) -> Result<String, GenerateError> {
+/// The root file with the lint allowances after its header line.
+fn add_root_lints(content: &str, layout: Layout) -> Result<String, GenerateError> {
     let (header, rest) = content
         .split_once('\n')
-        .ok_or_else(|| GenerateError::Codegen("lib.rs has no header".into()))?;
-    Ok(format!("{header}\n\n{LIB_LINTS}\n{rest}"))
+        .ok_or_else(|| GenerateError::Codegen(format!("{} has no header", layout.root_file())))?;
+    Ok(format!("{header}\n\n{}\n{rest}", root_lints(layout)))
 }
 
 /// `source` formatted by `rustfmt --edition 2024` (the `RUSTFMT` environment variable names another program).
