@@ -60,6 +60,7 @@
 
 mod backend;
 pub mod contract;
+mod id;
 mod model;
 pub mod postgres;
 mod read;
@@ -69,6 +70,7 @@ mod tenancy;
 mod types;
 
 pub use backend::{Backend, UnsupportedUrl};
+pub use id::IdType;
 pub use model::{Catalog, Column, EXPRESSION, ForeignKey, Key, RefAction, Table};
 pub use read::Reader;
 pub use sql::quote_ident;

@@ -683,3 +683,92 @@ test_support::backend_test!(
         );
     }
 );
+
+// Every precondition is a named `AdoptError`, checked before anything is written: no tenants table,
+// a tenants table whose `id` is not a UUID, a table without its id column or with an id of an
+// unsupported type. After each refusal no table has gained `tenant_id` and no tenant row was
+// inserted, including for the tables listed before the one that is refused.
+test_support::backend_test!(
+    preconditions_are_adopt_errors_and_change_nothing,
+    |t: TestDb| async move {
+        let db = t.raw();
+        create_legacy(db).await;
+        db.execute_unprepared(
+            "CREATE TABLE legacy_notes (id VARCHAR(36) NOT NULL, body VARCHAR(255) NOT NULL, \
+             PRIMARY KEY (id))",
+        )
+        .await
+        .expect("legacy_notes");
+        db.execute_unprepared(
+            "CREATE TABLE legacy_orgs (id BIGINT NOT NULL, name VARCHAR(255) NOT NULL, \
+             created_at VARCHAR(64) NOT NULL, PRIMARY KEY (id))",
+        )
+        .await
+        .expect("legacy_orgs");
+        let before = shapes(db).await;
+        let tenants_before = count(db, "SELECT COUNT(*) FROM tenants", vec![]).await;
+        let tenant = TenantId::new();
+
+        // Every forward step checks the preconditions.
+        async fn each_step(db: &DatabaseConnection, plan: &AdoptPlan) -> Vec<AdoptError> {
+            vec![
+                adopt::expand(db, plan).await.expect_err("expand"),
+                adopt::backfill(db, plan, &BackfillOptions::default())
+                    .await
+                    .expect_err("backfill"),
+                adopt::validate(db, plan).await.expect_err("validate"),
+                adopt::enforce(db, plan).await.expect_err("enforce"),
+            ]
+        }
+
+        let no_tenants = plan(tenant).tenants_table("accounts");
+        for err in each_step(db, &no_tenants).await {
+            assert!(
+                matches!(&err, AdoptError::NoTenantsTable(t) if t == "accounts"),
+                "{err:?}"
+            );
+            assert!(
+                err.to_string().contains("no tenants table `accounts`"),
+                "{err}"
+            );
+        }
+
+        let integer_tenants = plan(tenant).tenants_table("legacy_orgs");
+        for err in each_step(db, &integer_tenants).await {
+            assert!(
+                matches!(&err, AdoptError::TenantsTable { table, problem }
+                    if table == "legacy_orgs" && problem.contains("not a UUID")),
+                "{err:?}"
+            );
+        }
+
+        // The bad table comes last: the ones before it must not have been expanded.
+        let text_id = plan(tenant).table(AdoptTable::new("legacy_notes"));
+        for err in each_step(db, &text_id).await {
+            assert!(
+                matches!(&err, AdoptError::UnsupportedId { table, column, found }
+                    if table == "legacy_notes" && column == "id" && found.starts_with("is `")),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("a UUID or a 32/64-bit"), "{err}");
+        }
+
+        let no_id = plan(tenant).table(AdoptTable::new("legacy_notes").id_column("note_no"));
+        for err in each_step(db, &no_id).await {
+            assert!(
+                matches!(&err, AdoptError::UnsupportedId { column, found, .. }
+                    if column == "note_no" && found == "does not exist"),
+                "{err:?}"
+            );
+        }
+
+        assert_eq!(shapes(db).await, before, "a refused step changed a table");
+        assert_eq!(
+            count(db, "SELECT COUNT(*) FROM tenants", vec![]).await,
+            tenants_before,
+            "a refused step inserted a tenant"
+        );
+        // The same plan without the bad table runs.
+        adopt::expand(db, &plan(tenant)).await.expect("expand");
+    }
+);

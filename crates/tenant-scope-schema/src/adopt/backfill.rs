@@ -2,7 +2,7 @@
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 
-use super::{AdoptError, AdoptPlan, param, q};
+use super::{AdoptError, AdoptPlan, param, preflight, q};
 use crate::TENANT_COLUMN;
 
 /// Options of [`backfill`] and [`rollback_backfill`].
@@ -77,13 +77,16 @@ impl BackfillReport {
 ///
 /// # Errors
 ///
-/// [`AdoptError::Plan`] for an invalid plan or a batch size of 0, [`AdoptError::Db`] if the
-/// database refuses (for example: no `tenant_id` column, run [`expand`](fn@super::expand) first).
+/// [`AdoptError::Plan`] for an invalid plan or a batch size of 0; the preconditions of
+/// [`expand`](fn@super::expand) ([`AdoptError::NoTenantsTable`], [`AdoptError::UnsupportedId`], ..);
+/// [`AdoptError::Db`] if the database refuses (for example: no `tenant_id` column, run [`expand`](fn@super::expand) first).
 pub async fn backfill(
     db: &DatabaseConnection,
     plan: &AdoptPlan,
     options: &BackfillOptions,
 ) -> Result<BackfillReport, AdoptError> {
+    plan.check()?;
+    preflight(db, plan).await?;
     let value = Value::from(plan.default_tenant);
     run_batches(db, plan, options, Some(value), None).await
 }

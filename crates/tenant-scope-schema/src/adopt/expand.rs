@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Alias, ColumnDef, Table};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
 
-use super::{AdoptError, AdoptPlan, count, exec, find, param, q};
+use super::{AdoptError, AdoptPlan, count, exec, find, param, preflight, q};
 use crate::{ID_COLUMN, TENANT_COLUMN};
 
 /// What [`expand`] did.
@@ -25,10 +25,14 @@ pub struct ExpandReport {
 ///
 /// # Errors
 ///
-/// [`AdoptError::Plan`] for an invalid plan, [`AdoptError::Db`] if the database refuses (no
-/// tenants table, a tenant name that is already taken by another id, ..).
+/// [`AdoptError::Plan`] for an invalid plan; [`AdoptError::NoTenantsTable`] and
+/// [`AdoptError::TenantsTable`] if the tenants table is missing or unusable;
+/// [`AdoptError::UnsupportedId`] for a table whose id is not a UUID or an integer (checked before
+/// anything is changed); [`AdoptError::Db`] if the database refuses (a tenant name that is already
+/// taken by another id, ..).
 pub async fn expand(db: &DatabaseConnection, plan: &AdoptPlan) -> Result<ExpandReport, AdoptError> {
     plan.check()?;
+    preflight(db, plan).await?;
     let backend = db.get_database_backend();
     let mut report = ExpandReport::default();
     let tenant = Value::from(plan.default_tenant);

@@ -47,7 +47,7 @@ mod sqlite;
 mod validate;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
-use tenant_scope_catalog::{Catalog, CatalogError, Table};
+use tenant_scope_catalog::{Catalog, CatalogError, IdType, Table};
 
 pub use backfill::{BackfillOptions, BackfillReport, backfill, rollback_backfill};
 pub use enforce::{enforce, rollback_enforce};
@@ -55,7 +55,7 @@ pub use expand::{ExpandReport, expand, rollback_expand};
 pub use plan::{AdoptPlan, AdoptReference, AdoptTable};
 pub use validate::{Finding, FindingKind, validate};
 
-use crate::OnDelete;
+use crate::{ID_COLUMN, OnDelete};
 
 /// Why a step could not run. A step that fails leaves the database in a state the same step (or
 /// its rollback) can continue from.
@@ -77,6 +77,37 @@ pub enum AdoptError {
         table: String,
         /// Why.
         reason: String,
+    },
+    /// The plan's tenants table (`tenants` unless [`AdoptPlan::tenants_table`] names another) does
+    /// not exist. Create the library's tables first (docs/adopting.md, step 0).
+    #[error(
+        "there is no tenants table `{0}`: create the library's tables in a migration before adopting \
+         (docs/adopting.md), or name yours with AdoptPlan::tenants_table"
+    )]
+    NoTenantsTable(String),
+    /// The tenants table does not have the shape the steps write to: a UUID `id`, a `name` and a
+    /// `created_at` (the default tenant's row is inserted with these).
+    #[error("the tenants table `{table}` cannot be used: {problem}")]
+    TenantsTable {
+        /// The tenants table.
+        table: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A table's id column (the `id` of the target key `(tenant_id, id)`, see
+    /// [`AdoptTable::id_column`]) is missing, or of a type tenant-scope does not support as a row
+    /// id: a UUID or a 32/64-bit integer ([`IdType`](tenant_scope_catalog::IdType)).
+    #[error(
+        "cannot adopt `{table}`: its id column `{column}` {found}; a row id must be a UUID or a 32/64-bit \
+         integer (name another column with AdoptTable::id_column)"
+    )]
+    UnsupportedId {
+        /// The table.
+        table: String,
+        /// The id column the plan names.
+        column: String,
+        /// What was found: "does not exist", or "is `<native type>`".
+        found: String,
     },
     /// The schema could not be read (an unsupported backend, no current schema).
     #[error("could not read the schema: {0}")]
@@ -106,6 +137,65 @@ pub async fn inspect(db: &impl ConnectionTrait, table: &str) -> Result<Table, Ad
     find(db, table)
         .await?
         .ok_or_else(|| AdoptError::Plan(format!("table `{table}` does not exist")))
+}
+
+/// The preconditions every forward step checks before it changes anything, so that a schema the
+/// steps cannot work on is a named [`AdoptError`] and not a driver error half way: the tenants table
+/// exists, with a UUID `id`, a `name` and a `created_at`; every table of the plan exists, with an id
+/// column of a supported type.
+async fn preflight(db: &impl ConnectionTrait, plan: &AdoptPlan) -> Result<(), AdoptError> {
+    let names = std::iter::once(plan.tenants_table.as_str())
+        .chain(plan.tables.iter().map(|t| t.name.as_str()));
+    let catalog = Catalog::reader()
+        .tables(names)
+        .without_security()
+        .read(db)
+        .await?;
+    let backend = catalog.backend;
+    let tenants_name = &plan.tenants_table;
+    let tenants = catalog
+        .table(tenants_name)
+        .ok_or_else(|| AdoptError::NoTenantsTable(tenants_name.clone()))?;
+    let unusable = |problem: String| AdoptError::TenantsTable {
+        table: tenants_name.clone(),
+        problem,
+    };
+    match tenants.column(ID_COLUMN) {
+        None => return Err(unusable(format!("it has no `{ID_COLUMN}` column"))),
+        Some(column) if column.id_type(backend) != Some(IdType::Uuid) => {
+            return Err(unusable(format!(
+                "its `{ID_COLUMN}` is `{}`, not a UUID (tenant ids are UUIDs)",
+                column.native_type
+            )));
+        }
+        Some(_) => {}
+    }
+    for column in ["name", "created_at"] {
+        if !tenants.has_column(column) {
+            return Err(unusable(format!(
+                "it has no `{column}` column (expand inserts the default tenant with its name and \
+                 creation time)"
+            )));
+        }
+    }
+    for table in &plan.tables {
+        let shape = catalog
+            .table(&table.name)
+            .ok_or_else(|| AdoptError::Plan(format!("table `{}` does not exist", table.name)))?;
+        let unsupported = |found: String| AdoptError::UnsupportedId {
+            table: table.name.clone(),
+            column: table.id_column.clone(),
+            found,
+        };
+        match shape.column(&table.id_column) {
+            None => return Err(unsupported("does not exist".to_owned())),
+            Some(column) if column.id_type(backend).is_none() => {
+                return Err(unsupported(format!("is `{}`", column.native_type)));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// The table `table`, or `None` if the scope has no such table.

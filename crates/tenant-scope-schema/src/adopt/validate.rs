@@ -4,7 +4,7 @@ use std::fmt;
 
 use sea_orm::ConnectionTrait;
 
-use super::{AdoptError, AdoptPlan, count, find, q};
+use super::{AdoptError, AdoptPlan, count, find, preflight, q};
 use crate::{ID_COLUMN, TENANT_COLUMN};
 
 /// What [`validate`] found wrong with one table.
@@ -64,12 +64,15 @@ impl fmt::Display for Finding {
 ///
 /// # Errors
 ///
-/// [`AdoptError::Plan`] for an invalid plan, [`AdoptError::Db`] if a query fails.
+/// [`AdoptError::Plan`] for an invalid plan; the preconditions of [`expand`](fn@super::expand)
+/// ([`AdoptError::NoTenantsTable`], [`AdoptError::UnsupportedId`], ..); [`AdoptError::Db`] if a
+/// query fails.
 pub async fn validate(
     db: &impl ConnectionTrait,
     plan: &AdoptPlan,
 ) -> Result<Vec<Finding>, AdoptError> {
     plan.check()?;
+    preflight(db, plan).await?;
     let backend = db.get_database_backend();
     let tenant = q(backend, TENANT_COLUMN);
     let mut findings = Vec::new();
