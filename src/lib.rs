@@ -78,6 +78,8 @@ pub use verify::{
     API_KEYS_WRITE, ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier, Verified,
     VerifierDb,
 };
+#[cfg(feature = "jwt")]
+pub use verify::{JwtKeys, JwtKeysError, JwtVerifier};
 
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}

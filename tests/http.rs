@@ -9,7 +9,12 @@
 //!   header and error bodies;
 //! - the error shape: every `ApiError` and every axum rejection (415, 400, 422, 413, bad path and
 //!   query, 404, 405) is `{"error": {"code", "message", "request_id"}}` as `application/json`; a
-//!   500 never carries driver text, and its log has the request id but not the driver's text.
+//!   500 never carries driver text, and its log has the request id but not the driver's text;
+//! - bring your own identity, on every backend: a resolver with the `JwtVerifier` serves a member's
+//!   token as its tenant (another tenant's row is the 404 of a row that never existed) and answers
+//!   every bad token, a token with another tenant's header or host, and an API key, with the same
+//!   401; a resolver with the `MembershipVerifier` behind a session layer does the same for
+//!   sessions.
 
 use std::sync::{Arc, Mutex};
 
@@ -36,9 +41,10 @@ use uuid::Uuid;
 // ---------------------------------------------------------------------------------------------
 // Harness
 
-/// One tenant: its id, a valid key, a revoked key, a project.
+/// One tenant: its id, its user, a valid key, a revoked key, a project.
 struct Side {
     id: TenantId,
+    user: Uuid,
     key: String,
     revoked: String,
     project: Uuid,
@@ -74,6 +80,7 @@ async fn fixture(t: &TestDb) -> Fixture {
             .expect("project");
         sides.push(Side {
             id: tenant.id,
+            user: tenant.user.id,
             key: tenant.key.key,
             revoked: revoked.key,
             project: project.id,
@@ -664,6 +671,202 @@ test_support::backend_test!(
                 "/whoami",
                 &[("authorization", &b_key), ("host", "www.example.com")],
             ),
+        )
+        .await;
+        assert_denied(&reply, &reference);
+    }
+);
+
+// ---------------------------------------------------------------------------------------------
+// Bring your own identity, on every backend
+
+test_support::backend_test!(
+    a_jwt_is_served_as_its_tenant_and_every_bad_one_is_the_same_401,
+    |t: TestDb| async move {
+        use test_support::jwt::{self, Signer};
+        let f = fixture(&t).await;
+        let resolver =
+            TenantResolver::with_verifier(f.db.clone(), jwt::verifier()).subdomains("example.com");
+        let app = tenant_app(resolver);
+        let reference = reference_401(&app).await;
+        let token_a = jwt::sign(Signer::Rsa, &jwt::claims(f.a.id, f.a.user));
+        let auth_a = bearer(&token_a);
+
+        let reply = send(&app, get_with("/whoami", &[("authorization", &auth_a)])).await;
+        assert_served_as(&reply, f.a.id);
+        let own = send(
+            &app,
+            get_with(
+                &format!("/projects/{}", f.a.project),
+                &[("authorization", &auth_a)],
+            ),
+        )
+        .await;
+        assert_eq!(own.status, StatusCode::OK, "{own:?}");
+        // Another tenant's project reads exactly like one that never existed.
+        let theirs = send(
+            &app,
+            get_with(
+                &format!("/projects/{}", f.b.project),
+                &[("authorization", &auth_a)],
+            ),
+        )
+        .await;
+        let never = send(
+            &app,
+            get_with(
+                &format!("/projects/{}", Uuid::now_v7()),
+                &[("authorization", &auth_a)],
+            ),
+        )
+        .await;
+        theirs.assert_error(404, "not_found");
+        assert_eq!(
+            theirs.error_without_request_id(),
+            never.error_without_request_id()
+        );
+
+        let now = Utc::now().timestamp();
+        let mut expired = jwt::claims(f.a.id, f.a.user);
+        expired.insert("exp".into(), json!(now - 3600));
+        let mut audience = jwt::claims(f.a.id, f.a.user);
+        audience.insert("aud".into(), json!("another-api"));
+        let not_a_member = jwt::claims(f.b.id, f.a.user);
+        let host_b = format!("{}.example.com", f.b.id);
+        let b = f.b.id.to_string();
+        let refused: Vec<(&str, Vec<(&str, String)>)> = vec![
+            (
+                "expired",
+                vec![("authorization", bearer(&jwt::sign(Signer::Rsa, &expired)))],
+            ),
+            (
+                "another audience",
+                vec![("authorization", bearer(&jwt::sign(Signer::Ec, &audience)))],
+            ),
+            (
+                "forged",
+                vec![(
+                    "authorization",
+                    bearer(&jwt::sign(Signer::Attacker, &jwt::claims(f.a.id, f.a.user))),
+                )],
+            ),
+            (
+                "alg none",
+                vec![(
+                    "authorization",
+                    bearer(&jwt::unsigned(&jwt::claims(f.a.id, f.a.user))),
+                )],
+            ),
+            (
+                "a user of A in a token naming B",
+                vec![(
+                    "authorization",
+                    bearer(&jwt::sign(Signer::Rsa, &not_a_member)),
+                )],
+            ),
+            (
+                "A's token, B's header",
+                vec![("authorization", auth_a.clone()), (TENANT_HEADER, b)],
+            ),
+            (
+                "A's token, B's host",
+                vec![("authorization", auth_a.clone()), ("host", host_b)],
+            ),
+            ("an API key", vec![("authorization", bearer(&f.a.key))]),
+        ];
+        for (what, headers) in &refused {
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let reply = send(&app, get_with("/whoami", &headers)).await;
+            assert_denied(&reply, &reference);
+            let project = send(
+                &app,
+                get_with(&format!("/projects/{}", f.a.project), &headers),
+            )
+            .await;
+            assert_eq!(
+                project.status,
+                StatusCode::UNAUTHORIZED,
+                "{what}: {project:?}"
+            );
+        }
+    }
+);
+
+test_support::backend_test!(
+    a_session_layer_with_the_membership_verifier,
+    |t: TestDb| async move {
+        use std::collections::HashMap;
+
+        use axum::extract::Request as AxumRequest;
+        use axum::middleware::{self, Next};
+        use tenant_scope::MembershipVerifier;
+        use tenant_scope::http::AuthenticatedUser;
+
+        let f = fixture(&t).await;
+        // The service's session store: session id -> who signed in to which tenant. The last one
+        // is stale: A's user, recorded as signed in to B.
+        let sessions: Arc<HashMap<String, AuthenticatedUser>> = Arc::new(HashMap::from([
+            (
+                "s-a".to_owned(),
+                AuthenticatedUser {
+                    tenant: f.a.id,
+                    user_id: f.a.user,
+                },
+            ),
+            (
+                "s-b".to_owned(),
+                AuthenticatedUser {
+                    tenant: f.b.id,
+                    user_id: f.b.user,
+                },
+            ),
+            (
+                "s-stale".to_owned(),
+                AuthenticatedUser {
+                    tenant: f.b.id,
+                    user_id: f.a.user,
+                },
+            ),
+        ]));
+        // The session layer: the cookie's session, if any, becomes the request's claim.
+        let session_layer = middleware::from_fn(move |mut request: AxumRequest, next: Next| {
+            let sessions = Arc::clone(&sessions);
+            async move {
+                let session = request
+                    .headers()
+                    .get(header::COOKIE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|c| c.strip_prefix("session="))
+                    .and_then(|id| sessions.get(id).copied());
+                if let Some(user) = session {
+                    request.extensions_mut().insert(user);
+                }
+                next.run(request).await
+            }
+        });
+        let app = Router::new()
+            .route("/whoami", get(whoami))
+            .with_state(TenantResolver::with_verifier(
+                f.db.clone(),
+                MembershipVerifier,
+            ))
+            .layer(session_layer)
+            .layer(request_id_layer());
+        let reference = reference_401(&app).await;
+        for (session, tenant) in [("s-a", f.a.id), ("s-b", f.b.id)] {
+            let cookie = format!("session={session}");
+            let reply = send(&app, get_with("/whoami", &[("cookie", &cookie)])).await;
+            assert_served_as(&reply, tenant);
+        }
+        for refused in ["session=s-stale", "session=unknown", "other=s-a"] {
+            let reply = send(&app, get_with("/whoami", &[("cookie", refused)])).await;
+            assert_denied(&reply, &reference);
+        }
+        // A session does not make an API key valid, nor the other way round.
+        let reply = send(
+            &app,
+            get_with("/whoami", &[("authorization", &bearer(&f.a.key))]),
         )
         .await;
         assert_denied(&reply, &reference);

@@ -39,10 +39,18 @@
 //!
 //! # How a request names its tenant
 //!
-//! The credential is always required: `Authorization: Bearer <api key>`, verified with
-//! [`TenantDb::verify`](crate::TenantDb::verify) and the [`ApiKeyVerifier`](crate::ApiKeyVerifier).
-//! The key belongs to exactly one tenant, and the request is served as that tenant — or refused.
-//! The request may also *name* a tenant, and what it names must be the key's tenant:
+//! The credential is always required, and it decides the tenant. It is verified with
+//! [`TenantDb::verify`](crate::TenantDb::verify) and the resolver's verifier: by default the
+//! [`ApiKeyVerifier`](crate::ApiKeyVerifier) (`Authorization: Bearer <api key>`); with
+//! [`TenantResolver::with_verifier`], any [`ClaimFromRequest`] verifier — the
+//! [`JwtVerifier`](crate::JwtVerifier) of your identity provider (feature `jwt`,
+//! `Authorization: Bearer <token>`), the [`MembershipVerifier`](crate::MembershipVerifier) behind a
+//! session layer that put an [`AuthenticatedUser`] into the request, or your own. The credential
+//! belongs to exactly one tenant, and the request is served as that tenant — or refused. The
+//! request may also *name* a tenant, and what it names must be the credential's tenant (the
+//! precedence: a header and a host that name different tenants are refused; otherwise the header,
+//! else the host, else the default tenant is what is named, and it is compared with the
+//! credential's tenant; nothing named means the credential's tenant):
 //!
 //! - the `X-Tenant-Id` header ([`TENANT_HEADER`]; on by default, [`TenantResolver::tenant_header`]);
 //! - the host, with [`TenantResolver::subdomains`]: `<tenant id>.<base domain>` (the `Host`
@@ -58,25 +66,26 @@
 //!
 //! | the request | answer |
 //! |---|---|
-//! | a valid key; everything that names a tenant names the key's tenant (or nothing names one and there is no default) | the handler runs, as the key's tenant |
-//! | no `Authorization`; more than one; a blank one; another scheme than `Bearer`; a token that is not a `b64token`; a malformed, unknown, revoked or wrong key | 401 `unauthorized` |
+//! | a valid credential; everything that names a tenant names the credential's tenant (or nothing names one and there is no default) | the handler runs, as the credential's tenant |
+//! | no credential: no `Authorization`; more than one; a blank one; another scheme than `Bearer`; a token that is not a `b64token` | 401 `unauthorized` |
+//! | a malformed, unknown, revoked or wrong key; a token that is expired, not yet valid, forged, for another audience or issuer, of a user who is not a member of the tenant it names | 401 `unauthorized` |
 //! | the header and the host name different tenants | 401 `unauthorized` |
-//! | what is named (header, host or default) is not the key's tenant — whether or not that tenant exists | 401 `unauthorized` |
+//! | what is named (header, host or default) is not the credential's tenant — whether or not that tenant exists | 401 `unauthorized` |
 //! | `X-Tenant-Id` is not a tenant id, or appears twice | 400 `invalid` |
 //! | more than one `Host` header (subdomains on) | 400 `invalid` |
 //! | the database fails while verifying | 500 `internal` |
 //!
 //! Every 401 is the same response, whatever its reason (the body differs only in its
 //! `request_id`), with `WWW-Authenticate: Bearer`. It never says whether a tenant or a key exists:
-//! a named tenant is only ever compared with the key's tenant, never looked up. A named tenant
-//! that is not the key's is a 401, not a 403 or a 404: the caller is not authenticated for that
+//! a named tenant is only ever compared with the credential's tenant, never looked up. A named tenant
+//! that is not the credential's is a 401, not a 403 or a 404: the caller is not authenticated for that
 //! tenant at all.
 //!
 //! A malformed `X-Tenant-Id` is a 400, not a 401: it is a client bug, and "the header is
 //! malformed" is all the answer says. It is decided from the header's syntax alone, before the
 //! credential is looked at and without touching the database, so it says nothing about tenants
 //! or keys (a syntactically valid id of a tenant that does not exist is a 401, like any other
-//! tenant that is not the key's). With [`TenantResolver::tenant_header`] off, the header is
+//! tenant that is not the credential's). With [`TenantResolver::tenant_header`] off, the header is
 //! ignored altogether.
 //!
 //! # The error shape
@@ -109,4 +118,6 @@ mod resolver;
 
 pub use error::ApiError;
 pub use request_id::{REQUEST_ID_HEADER, RequestId, RequestIdLayer, request_id_layer};
-pub use resolver::{TENANT_HEADER, Tenant, TenantResolver};
+pub use resolver::{
+    AuthenticatedUser, ClaimFromRequest, TENANT_HEADER, Tenant, TenantResolver, bearer_token,
+};

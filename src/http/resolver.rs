@@ -1,4 +1,7 @@
-//! [`TenantResolver`] and the [`Tenant`] extractor.
+//! [`TenantResolver`], the [`Tenant`] extractor, and [`ClaimFromRequest`] for any verifier.
+
+use std::fmt;
+use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
@@ -8,19 +11,104 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::request_id::RequestId;
 use crate::db::TenantDb;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::tenant::{TenantContext, TenantId};
-use crate::verify::ApiKeyVerifier;
+use crate::verify::{ApiKeyVerifier, MembershipVerifier, TenantVerifier};
 
 /// The header that names the tenant of a request: `x-tenant-id`.
 pub const TENANT_HEADER: &str = "x-tenant-id";
 
+/// A [`TenantVerifier`] whose claim a request carries, so that a [`TenantResolver`] can verify
+/// requests with it.
+///
+/// [`ApiKeyVerifier`] and (feature `jwt`) [`JwtVerifier`](crate::JwtVerifier) read
+/// `Authorization: Bearer <credential>` ([`bearer_token`]). For another identity (a session
+/// cookie, a header set by an authenticating proxy), implement it for your verifier: read what the
+/// request carries, return `None` when it carries nothing (a 401, like every refusal), and leave
+/// every check to the verifier.
+///
+/// ```
+/// use axum::http::request::Parts;
+/// use tenant_scope::http::bearer_token;
+///
+/// // What the built-in impl of the API-key verifier does:
+/// fn claim(parts: &Parts) -> Option<String> {
+///     bearer_token(&parts.headers)
+/// }
+/// # let _ = claim;
+/// ```
+pub trait ClaimFromRequest: TenantVerifier + 'static {
+    /// The claim the request carries, or `None` if it carries none.
+    fn claim(&self, parts: &Parts) -> Option<Self::Claim>;
+}
+
+impl ClaimFromRequest for ApiKeyVerifier {
+    fn claim(&self, parts: &Parts) -> Option<String> {
+        bearer_token(&parts.headers)
+    }
+}
+
+#[cfg(feature = "jwt")]
+impl ClaimFromRequest for crate::JwtVerifier {
+    fn claim(&self, parts: &Parts) -> Option<String> {
+        bearer_token(&parts.headers)
+    }
+}
+
+/// A [`MembershipVerifier`] in a resolver: its claim `(tenant, user id)` is what an authenticating
+/// layer in front put into the request's extensions (for example a session middleware that read
+/// the session cookie). The layer authenticates; the verifier checks the membership in the database.
+impl ClaimFromRequest for MembershipVerifier {
+    fn claim(&self, parts: &Parts) -> Option<(TenantId, Uuid)> {
+        parts
+            .extensions
+            .get::<AuthenticatedUser>()
+            .map(|user| (user.tenant, user.user_id))
+    }
+}
+
+/// A user a layer in front of the router authenticated (a session, an SSO login), put into the
+/// request's extensions for [`MembershipVerifier`]'s [`ClaimFromRequest`]. It is a claim, not a
+/// proof: the resolver still verifies that the user is a member of the tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuthenticatedUser {
+    /// The tenant the user signed in to.
+    pub tenant: TenantId,
+    /// The user's row id (`users.id`).
+    pub user_id: Uuid,
+}
+
+/// The verifier of a resolver, its type erased so that [`Tenant`] is one extractor whatever the
+/// verifier.
+#[async_trait::async_trait]
+trait RequestVerifier: Send + Sync {
+    /// `Ok(None)` if the request carries no claim; [`Error::Denied`] if the verifier refuses it.
+    async fn verify_request(&self, db: &TenantDb, parts: &Parts) -> Result<Option<TenantContext>>;
+    fn name(&self) -> &'static str;
+}
+
+#[async_trait::async_trait]
+impl<V: ClaimFromRequest> RequestVerifier for V {
+    async fn verify_request(&self, db: &TenantDb, parts: &Parts) -> Result<Option<TenantContext>> {
+        match self.claim(parts) {
+            Some(claim) => db.verify(self, claim).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        std::any::type_name::<V>()
+    }
+}
+
 /// How a request becomes a verified [`TenantContext`]: the rules of the
 /// [module docs](super#how-a-request-names-its-tenant).
 ///
-/// The credential is always `Authorization: Bearer <api key>`, verified by
-/// [`ApiKeyVerifier`]; what may name the tenant is configured here. Put it in the router's state
-/// (or make it reachable with [`FromRef`]) for the [`Tenant`] extractor.
+/// The credential is verified by the resolver's verifier: [`ApiKeyVerifier`] with
+/// [`TenantResolver::new`], any [`ClaimFromRequest`] verifier with
+/// [`TenantResolver::with_verifier`] (a JWT of your identity provider, a session). What may name the
+/// tenant is configured here. Put it in the router's state (or make it reachable with [`FromRef`])
+/// for the [`Tenant`] extractor.
 ///
 /// ```no_run
 /// # fn f(db: tenant_scope::TenantDb, tenant: tenant_scope::TenantId) {
@@ -32,20 +120,55 @@ pub const TENANT_HEADER: &str = "x-tenant-id";
 /// let single = TenantResolver::new(db).tenant_header(false).default_tenant(tenant);
 /// # }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TenantResolver {
     db: TenantDb,
+    verifier: Arc<dyn RequestVerifier>,
     tenant_header: bool,
     base_domain: Option<String>,
     default_tenant: Option<TenantId>,
+}
+
+impl fmt::Debug for TenantResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantResolver")
+            .field("db", &self.db)
+            .field("verifier", &self.verifier.name())
+            .field("tenant_header", &self.tenant_header)
+            .field("base_domain", &self.base_domain)
+            .field("default_tenant", &self.default_tenant)
+            .finish()
+    }
 }
 
 impl TenantResolver {
     /// A resolver over `db`: the credential is an API key (`Authorization: Bearer <key>`); the
     /// `X-Tenant-Id` header is honoured; no subdomains, no default tenant.
     pub fn new(db: TenantDb) -> Self {
+        Self::with_verifier(db, ApiKeyVerifier)
+    }
+
+    /// A resolver over `db` whose credential is verified by `verifier`: a
+    /// [`JwtVerifier`](crate::JwtVerifier) of your identity provider, a [`MembershipVerifier`]
+    /// behind a session layer, or your own [`ClaimFromRequest`] verifier. The same rules apply as
+    /// with an API key: the credential is always required, and whatever names a tenant must name
+    /// the credential's.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "jwt")]
+    /// # fn f(db: tenant_scope::TenantDb, jwks: &str) -> Result<(), tenant_scope::JwtKeysError> {
+    /// use tenant_scope::http::TenantResolver;
+    /// use tenant_scope::{JwtKeys, JwtVerifier};
+    ///
+    /// let verifier = JwtVerifier::new(JwtKeys::from_jwks(jwks)?, "https://login.example.com/", "api");
+    /// let resolver = TenantResolver::with_verifier(db, verifier);
+    /// # let _ = resolver;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_verifier<V: ClaimFromRequest>(db: TenantDb, verifier: V) -> Self {
         Self {
             db,
+            verifier: Arc::new(verifier),
             tenant_header: true,
             base_domain: None,
             default_tenant: None,
@@ -53,7 +176,7 @@ impl TenantResolver {
     }
 
     /// Whether the `X-Tenant-Id` header names the tenant (on by default). A tenant it names must
-    /// be the key's; a malformed one is a 400. Off, the header is ignored.
+    /// be the credential's; a malformed one is a 400. Off, the header is ignored.
     #[must_use]
     pub fn tenant_header(mut self, enabled: bool) -> Self {
         self.tenant_header = enabled;
@@ -61,7 +184,7 @@ impl TenantResolver {
     }
 
     /// Names the tenant by the host: `<tenant id>.<base_domain>` (case-insensitive, port and
-    /// trailing dot ignored) names that tenant, which must be the key's; any other host names
+    /// trailing dot ignored) names that tenant, which must be the credential's; any other host names
     /// none. The tenant id is a UUID, hyphenated or simple. An empty base domain matches no host.
     #[must_use]
     pub fn subdomains(mut self, base_domain: impl Into<String>) -> Self {
@@ -71,8 +194,8 @@ impl TenantResolver {
     }
 
     /// The tenant of requests that name none (neither header nor host), for single-tenant
-    /// installs: the key must then be this tenant's. Off by default: then a request that names
-    /// no tenant is served as its key's tenant.
+    /// installs: the credential must then be this tenant's. Off by default: then a request that
+    /// names no tenant is served as its credential's tenant.
     #[must_use]
     pub fn default_tenant(mut self, tenant: TenantId) -> Self {
         self.default_tenant = Some(tenant);
@@ -106,16 +229,19 @@ impl TenantResolver {
             }
             (header, host) => header.or(host).or(self.default_tenant),
         };
-        let Some(key) = bearer(&parts.headers) else {
-            return Err(denied(&request_id, "no bearer credential"));
-        };
-        let ctx = match self.db.verify(&ApiKeyVerifier, key).await {
-            Ok(ctx) => ctx,
-            Err(Error::Denied) => return Err(denied(&request_id, "the key was not accepted")),
+        let ctx = match self.verifier.verify_request(&self.db, parts).await {
+            Ok(Some(ctx)) => ctx,
+            Ok(None) => return Err(denied(&request_id, "no credential")),
+            Err(Error::Denied) => {
+                return Err(denied(&request_id, "the credential was not accepted"));
+            }
             Err(err) => return Err(err.into()),
         };
         if named.is_some_and(|tenant| tenant != ctx.tenant()) {
-            return Err(denied(&request_id, "the named tenant is not the key's"));
+            return Err(denied(
+                &request_id,
+                "the named tenant is not the credential's",
+            ));
         }
         Ok(ctx.with_request_id(request_id.as_str()))
     }
@@ -185,8 +311,20 @@ fn parse_tenant(text: &str) -> Option<TenantId> {
 }
 
 /// The token of the one `Authorization: Bearer <token>` header (scheme case-insensitive, RFC
-/// 6750's `b64token` syntax); none for anything else.
-fn bearer(headers: &HeaderMap) -> Option<String> {
+/// 6750's `b64token` syntax); `None` for anything else: no header, several, another scheme, a
+/// blank or malformed token.
+///
+/// ```
+/// use axum::http::{HeaderMap, HeaderValue, header};
+/// use tenant_scope::http::bearer_token;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc.def.ghi"));
+/// assert_eq!(bearer_token(&headers).as_deref(), Some("abc.def.ghi"));
+/// headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic dXNlcjpwYXNz"));
+/// assert_eq!(bearer_token(&headers), None);
+/// ```
+pub fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let value = values.next()?;
     if values.next().is_some() {
@@ -208,8 +346,9 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// The verified context of the request (the [`RequestId`] of the request is its request id).
 ///
-/// Extracting it runs the [`TenantResolver`] of the state: the API key is verified, and what the
-/// request names must be the key's tenant. A request that is not served is rejected with an
+/// Extracting it runs the [`TenantResolver`] of the state: the credential is verified by the
+/// resolver's verifier (an API key unless configured otherwise), and what the request names must
+/// be the credential's tenant. A request that is not served is rejected with an
 /// [`ApiError`]: 401 for anything about the credential or the tenant (always the same response),
 /// 400 for a malformed `X-Tenant-Id`. See the [module docs](super#how-a-request-names-its-tenant).
 ///
@@ -297,7 +436,7 @@ mod tests {
             for v in values {
                 headers.append(header::AUTHORIZATION, HeaderValue::from_static(v));
             }
-            bearer(&headers)
+            bearer_token(&headers)
         };
         assert_eq!(with(&["Bearer tsk_a_b_c"]).as_deref(), Some("tsk_a_b_c"));
         assert_eq!(with(&["bearer  tsk_a"]).as_deref(), Some("tsk_a"));

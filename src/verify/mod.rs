@@ -1,13 +1,16 @@
 //! The verifier seam: [`TenantVerifier`], the only producer of a
 //! [`TenantContext`](crate::TenantContext), what it reads through ([`VerifierDb`]), what it hands
 //! back ([`Verified`]), [`TenantDb::verify`](crate::TenantDb::verify) that turns the one into the
-//! other, and the two built-in verifiers: [`ApiKeyVerifier`] and [`MembershipVerifier`].
+//! other, and the built-in verifiers: [`ApiKeyVerifier`], [`MembershipVerifier`] and (feature
+//! `jwt`) `JwtVerifier`.
 //!
 //! Everything that decides which tenant a caller belongs to is in this module; the handles
 
 //! (`crate::db`) do not depend on it.
 
 mod api_key;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod membership;
 
 use std::collections::BTreeSet;
@@ -17,6 +20,8 @@ use sea_orm::{ConnectionTrait, QueryResult};
 use uuid::Uuid;
 
 pub use api_key::{API_KEYS_WRITE, ApiKeyVerifier, IssuedKey};
+#[cfg(feature = "jwt")]
+pub use jwt::{JwtKeys, JwtKeysError, JwtVerifier};
 pub use membership::MembershipVerifier;
 
 use crate::db::{GlobalDb, TenantDb};

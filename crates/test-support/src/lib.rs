@@ -54,6 +54,7 @@ mod conn;
 mod db;
 mod env;
 mod fixture;
+pub mod jwt;
 mod mysql;
 mod names;
 mod postgres;
