@@ -188,6 +188,37 @@ test_support::backend_test!(
     }
 );
 
+test_support::backend_test!(
+    an_integer_id_is_refused_with_its_own_reason,
+    |t: TestDb| async move {
+        let stmt = Table::create()
+            .table("legacy_counters")
+            .col(ColumnDef::new("tenant_id").uuid().not_null())
+            .col(ColumnDef::new("id").big_integer().not_null())
+            .primary_key(
+                sea_orm::sea_query::Index::create()
+                    .col("tenant_id")
+                    .col("id"),
+            )
+            .foreign_key(
+                sea_orm::sea_query::ForeignKey::create()
+                    .from("legacy_counters", "tenant_id")
+                    .to("tenants", "id"),
+            )
+            .to_owned();
+        t.raw().execute(&stmt).await.expect("legacy_counters");
+        let dir = tempfile::tempdir().expect("a temp dir");
+        match generate_into(&options(t.url(), &GLOBAL), dir.path()).await {
+            Err(GenerateError::Shape { table, problem }) => {
+                assert_eq!(table, "legacy_counters");
+                assert!(problem.contains("is an integer"), "{problem}");
+            }
+            other => panic!("{}: {other:?}", t.backend()),
+        }
+        assert!(read_dir(dir.path()).is_empty(), "something was written");
+    }
+);
+
 test_support::backend_test!(output_is_deterministic, |t: TestDb| async move {
     let options = options(t.url(), &GLOBAL);
     let first = generate(&options).await.expect("first run");
