@@ -26,18 +26,26 @@
 //!
 //! # The same files from every backend
 //! The reference schema (`migration/`) gives exactly `entity/src` on SQLite, PostgreSQL and MySQL / MariaDB
-//! (tests/generate.rs). What is normalised before codegen sees the tables:
+//! (tests/generate.rs), and a table of most column types gives exactly `tests/fixtures/widgets.rs` on all three
+//! (tests/types.rs). The catalog's `normalize` (`tenant_scope_catalog::normalize`, where the table is) makes the
+//! backends' spellings of one type the same before codegen sees the tables:
 //! - MySQL: `binary(16)` is a `Uuid` and `tinyint(1)` a `bool`, which is how sea-query writes those types there.
-//!   (A `binary(16)` column that is not a UUID would be typed `Uuid` too.)
+//!   (A `binary(16)` column that is not a UUID would be typed `Uuid` too.) MariaDB's `JSON` (a `LONGTEXT` with a
+//!   `json_valid` check) is `Json`, not an ignored `String`.
+//! - Every backend: a timestamp with time zone (PostgreSQL `timestamptz`, SQLite `timestamp_with_timezone_text`,
+//!   MySQL `timestamp`) is `DateTimeUtc`; JSON and JSONB are `Json`; every binary type (`bytea`, `blob`,
+//!   `binary(n)`, `varbinary(n)`) is `Vec<u8>` with `column_type = "VarBinary(StringLen::None)"`. SQLite's
+//!   `timestamp_text` is a `DateTime`, as PostgreSQL's `timestamp`.
 //! - SQLite: an inline `CONSTRAINT name UNIQUE (..)` is reported by SQLite as an unnamed automatic index; its name
 //!   is read back from the table's SQL, since codegen names a composite `unique_key` after it.
-//! - Every backend: a timestamp with time zone (PostgreSQL `timestamptz`, SQLite `timestamp_with_timezone_text`,
-//!   MySQL `timestamp`) is typed `DateTimeUtc`.
 //!
-//! Left as the backends report them, because they do not change the generated code: string lengths (MySQL's
-//! `varchar(255)` for an unsized string), index and foreign key names, MySQL's extra foreign-key indexes. Not
-//! normalised, because the reference schema has none and the backends disagree on what they are: enums,
-//! JSON / JSONB, decimals, timestamps without time zone; a schema with these may give different files per backend.
+//! What the databases do not keep, so it cannot be made the same (tests/types.rs pins it): an `integer()` column is
+//! SQLite's 64-bit `INTEGER` (`i64`) and a 32-bit integer elsewhere (`i32`); MySQL writes `timestamp()` like
+//! `timestamp_with_time_zone()` (`DateTimeUtc`), PostgreSQL and SQLite do not (`DateTime`). Use `big_integer()`
+//! and `timestamp_with_time_zone()` (or `date_time()`) for one entity on every backend. Left as the backends
+//! report them, because they do not change the generated code: string lengths, index and foreign key names,
+//! MySQL's extra foreign-key indexes. Not covered: enums (each backend has its own), decimals without a precision
+//! (MySQL gives them `(10, 0)`).
 //!
 //! The files are formatted with `rustfmt` (edition 2024; the `RUSTFMT` environment variable overrides the
 //! program), which must be installed, like for `sea-orm-cli generate entity`.
