@@ -58,6 +58,7 @@ mod exec;
 // The axum integration: documented in src/http/mod.rs.
 #[cfg(feature = "axum")]
 pub mod http;
+pub mod provision;
 mod scoped;
 mod self_check;
 mod tenant;

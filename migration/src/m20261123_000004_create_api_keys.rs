@@ -1,4 +1,4 @@
-//! API keys, stored hashed.
+//! API keys, stored hashed: a library table (`tenant_scope_schema::api_keys_table`).
 //!
 //! A key string embeds its tenant and its row id, so a key is looked up by primary key
 //! `(tenant_id, id)` and its hash compared in constant time; no index on the hash is needed (and a
@@ -7,7 +7,7 @@
 //! display.
 
 use sea_orm_migration::prelude::*;
-use tenant_scope_schema::{OnDelete, TenantTable, drop_tables};
+use tenant_scope_schema::{api_keys_table, drop_tables};
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
@@ -15,24 +15,7 @@ pub(crate) struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        TenantTable::new("api_keys")
-            .col(ColumnDef::new("user_id").uuid().not_null())
-            .col(ColumnDef::new("name").string().not_null())
-            .col(ColumnDef::new("key_hash").string_len(64).not_null())
-            .col(ColumnDef::new("prefix").string().not_null())
-            .col(
-                ColumnDef::new("created_at")
-                    .timestamp_with_time_zone()
-                    .not_null(),
-            )
-            .col(
-                ColumnDef::new("revoked_at")
-                    .timestamp_with_time_zone()
-                    .null(),
-            )
-            .references("user_id", "users", OnDelete::Cascade)
-            .create(manager)
-            .await
+        api_keys_table().create(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

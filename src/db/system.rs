@@ -1,9 +1,9 @@
 //! [`TenantDb::system`] and [`SystemDb`]: audited access across tenants.
 
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait,
-    IntoActiveModel, QueryResult, Statement,
+    IntoActiveModel, QueryResult, Statement, StatementBuilder,
 };
 use uuid::Uuid;
 
@@ -123,6 +123,22 @@ impl<'a> SystemDb<'a> {
     pub async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>> {
         let conn = self.exec.open(None).await?;
         conn.query_all_raw(stmt).await.map_err(Error::from_db)
+    }
+
+    /// Crate-private: runs a sea-query write on this access's connection (provisioning's global
+    /// rows); returns the rows affected.
+    pub(crate) async fn execute_statement<S: StatementBuilder>(&self, stmt: &S) -> Result<u64> {
+        let conn = self.exec.open(None).await?;
+        conn.execute(stmt)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(Error::from_db)
+    }
+
+    /// Crate-private: runs a sea-query read on this access's connection.
+    pub(crate) async fn query_statement(&self, stmt: &SelectStatement) -> Result<Vec<QueryResult>> {
+        let conn = self.exec.open(None).await?;
+        conn.query_all(stmt).await.map_err(Error::from_db)
     }
 
     /// A context for acting inside one tenant from a job (for example provisioning its first user).

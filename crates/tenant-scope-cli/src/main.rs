@@ -6,6 +6,8 @@
 //! tenant-scope check    --database-url URL [--format text|json] [--app-role ROLE] [--allow CODE,...]
 //!                       [--global TABLE,...]
 //! tenant-scope check    --source DIR [--format text|json]
+//! tenant-scope roles    --print [--app-role ROLE] [--system-role ROLE] [--schema SCHEMA]
+//!                       [--tenant-table TABLE,...] [--global TABLE,...]
 //! ```
 //!
 //! Exit codes: 0 clean (or generated), 1 findings (or a refused schema), 2 could not run.
@@ -15,6 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tenant_scope_cli::codegen::Layout;
+
+mod roles;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -83,6 +87,29 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         global: Vec<String>,
     },
+    /// PostgreSQL: print the SQL script that creates the application role and the system role and
+    /// grants them what they need on the library's tables and the service's (docs/postgres.md).
+    Roles {
+        /// Print the script on stdout (the only mode: review it, then run it as a superuser).
+        #[arg(long, required = true)]
+        print: bool,
+        /// The application role `TenantDb` connects as (LOGIN NOSUPERUSER NOBYPASSRLS).
+        #[arg(long, default_value = "tenant_scope_app")]
+        app_role: String,
+        /// The system role of `db.system(reason)` (LOGIN BYPASSRLS).
+        #[arg(long, default_value = "tenant_scope_system")]
+        system_role: String,
+        /// The schema of the tables (default: the connection's current schema).
+        #[arg(long)]
+        schema: Option<String>,
+        /// The service's tenant-owned tables, besides the library's (which are always granted).
+        #[arg(long, value_delimiter = ',')]
+        tenant_table: Vec<String>,
+        /// The service's global tables, besides `tenants` and `permissions`: the application role
+        /// may only read them.
+        #[arg(long, value_delimiter = ',')]
+        global: Vec<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -134,6 +161,34 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Roles {
+            print: _,
+            app_role,
+            system_role,
+            schema,
+            tenant_table,
+            global,
+        } => print_roles(roles::RolesOptions {
+            app_role,
+            system_role,
+            schema,
+            tenant_tables: tenant_table,
+            global_tables: global,
+        }),
+    }
+}
+
+/// `roles --print`: 0 printed, 2 invalid names (nothing printed).
+fn print_roles(options: roles::RolesOptions) -> ExitCode {
+    match roles::script(&options) {
+        Ok(sql) => {
+            print!("{sql}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -1,9 +1,170 @@
-//! The library's own tables, for a user's migration: the audit log of tenant writes and the audit
-//! log of system access.
+//! The library's own tables, for a user's migration.
+//!
+//! The runtime reads and writes nine tables of its own, whatever the service's schema is: the
+//! global `tenants` and `permissions`, the tenant-owned `users`, `roles`, `role_permissions`,
+//! `user_roles`, `api_keys` and `audit_events`, and the global `system_audit_events`.
+//! [`create_library_tables`] creates all of them in one call (and on PostgreSQL puts row level
+//! security on the tenant-owned ones); the functions below give each table's statement for a
+//! migration that wants them one by one. They are exactly what the reference migration
+//! (`migration/src`) creates: it is built from them, and
+//! `crates/tenant-scope-schema/tests/library_tables.rs` compares the two schemas as the catalog
+//! reads them, on every backend.
+//!
+//! What is not here: the grants of the application role, which depend on the role's name and on
+//! the service's own tables (see [`grant_library_tables`], [`crate::rls`] and
+//! `tenant-scope roles --print`).
 
-use sea_orm::sea_query::{ColumnDef, Table, TableCreateStatement};
+use sea_orm::DbBackend;
+use sea_orm::sea_query::{ColumnDef, Index, Table, TableCreateStatement};
+use sea_orm_migration::{DbErr, SchemaManager};
 
-use crate::{AUDIT_TABLE, ID_COLUMN, SYSTEM_AUDIT_TABLE, TenantTable};
+use crate::{
+    AUDIT_TABLE, ID_COLUMN, OnDelete, SYSTEM_AUDIT_TABLE, TENANTS_TABLE, TenantTable, drop_tables,
+    rls, unique_name,
+};
+
+/// The library's global tables, which the application role may only read: `tenants` and
+/// `permissions`. (`system_audit_events` is global too, but not granted to the application role at
+/// all: see [`SYSTEM_AUDIT_TABLE`].)
+pub const LIBRARY_GLOBAL_TABLES: &[&str] = &[TENANTS_TABLE, "permissions"];
+
+/// The library's tenant-owned tables, in the order [`create_library_tables`] creates them (parents
+/// first). Each has row level security on PostgreSQL.
+pub const LIBRARY_TENANT_TABLES: &[&str] = &[
+    "users",
+    "roles",
+    "role_permissions",
+    "user_roles",
+    "api_keys",
+    AUDIT_TABLE,
+];
+
+/// The `CREATE TABLE` of [`TENANTS_TABLE`]: `id`, `name` (globally unique: a tenant's name is not
+/// tenant data), `created_at`.
+///
+/// ```
+/// use sea_orm::sea_query::PostgresQueryBuilder;
+///
+/// assert_eq!(
+///     tenant_scope_schema::tenants_table().to_string(PostgresQueryBuilder),
+///     concat!(
+///         r#"CREATE TABLE "tenants" ( "id" uuid NOT NULL PRIMARY KEY, "name" varchar NOT NULL, "#,
+///         r#""created_at" timestamp with time zone NOT NULL, "#,
+///         r#"CONSTRAINT "uq_tenants_name" UNIQUE ("name") )"#
+///     )
+/// );
+/// ```
+pub fn tenants_table() -> TableCreateStatement {
+    Table::create()
+        .table(TENANTS_TABLE)
+        .col(ColumnDef::new(ID_COLUMN).uuid().not_null().primary_key())
+        .col(ColumnDef::new("name").string().not_null())
+        .col(
+            ColumnDef::new("created_at")
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .index(
+            Index::create()
+                .name(unique_name(TENANTS_TABLE, ["name"]))
+                .unique()
+                .col("name"),
+        )
+        .to_owned()
+}
+
+/// The `CREATE TABLE` of the global `permissions`: `id`, `code` (globally unique), `description`.
+/// A role grants permissions through `role_permissions`; the membership verifier puts the codes of
+/// a user's roles into the `TenantContext`.
+pub fn permissions_table() -> TableCreateStatement {
+    Table::create()
+        .table("permissions")
+        .col(ColumnDef::new(ID_COLUMN).uuid().not_null().primary_key())
+        .col(ColumnDef::new("code").string().not_null())
+        .col(ColumnDef::new("description").string().not_null())
+        .index(
+            Index::create()
+                .name(unique_name("permissions", ["code"]))
+                .unique()
+                .col("code"),
+        )
+        .to_owned()
+}
+
+/// The tenant-owned `users`: `email` (unique per tenant), `name`, `created_at`.
+pub fn users_table() -> TenantTable {
+    TenantTable::new("users")
+        .col(ColumnDef::new("email").string().not_null())
+        .col(ColumnDef::new("name").string().not_null())
+        .col(
+            ColumnDef::new("created_at")
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .unique(["email"])
+}
+
+/// The tenant-owned `roles`: `name` (unique per tenant), `created_at`.
+pub fn roles_table() -> TenantTable {
+    TenantTable::new("roles")
+        .col(ColumnDef::new("name").string().not_null())
+        .col(
+            ColumnDef::new("created_at")
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .unique(["name"])
+}
+
+/// The tenant-owned `role_permissions`: which global permission a role grants. `role_id` is a
+/// composite foreign key to `roles` (`ON DELETE CASCADE`), `permission_id` a plain one to
+/// `permissions` (`ON DELETE RESTRICT`); `(role_id, permission_id)` is unique per tenant.
+pub fn role_permissions_table() -> TenantTable {
+    TenantTable::new("role_permissions")
+        .col(ColumnDef::new("role_id").uuid().not_null())
+        .col(ColumnDef::new("permission_id").uuid().not_null())
+        .references("role_id", "roles", OnDelete::Cascade)
+        .references_global("permission_id", "permissions", OnDelete::Restrict)
+        .unique(["role_id", "permission_id"])
+}
+
+/// The tenant-owned `user_roles`: a user's membership in a role, composite both ways
+/// (`ON DELETE CASCADE`); `(user_id, role_id)` is unique per tenant.
+pub fn user_roles_table() -> TenantTable {
+    TenantTable::new("user_roles")
+        .col(ColumnDef::new("user_id").uuid().not_null())
+        .col(ColumnDef::new("role_id").uuid().not_null())
+        .references("user_id", "users", OnDelete::Cascade)
+        .references("role_id", "roles", OnDelete::Cascade)
+        .unique(["user_id", "role_id"])
+}
+
+/// The tenant-owned `api_keys`, stored hashed: `user_id` (composite foreign key to `users`,
+/// `ON DELETE CASCADE`), `name`, `key_hash` (the lowercase hex SHA-256 of the secret, 64
+/// characters), `prefix` (a short, non-secret part of the key for display), `created_at`,
+/// `revoked_at` (`NULL` while the key is valid).
+///
+/// A key string embeds its tenant and its row id, so the API-key verifier looks a key up by primary
+/// key `(tenant_id, id)` and compares the hash in constant time: no index on the hash is needed
+/// (and a global one would not be tenant-led).
+pub fn api_keys_table() -> TenantTable {
+    TenantTable::new("api_keys")
+        .col(ColumnDef::new("user_id").uuid().not_null())
+        .col(ColumnDef::new("name").string().not_null())
+        .col(ColumnDef::new("key_hash").string_len(64).not_null())
+        .col(ColumnDef::new("prefix").string().not_null())
+        .col(
+            ColumnDef::new("created_at")
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new("revoked_at")
+                .timestamp_with_time_zone()
+                .null(),
+        )
+        .references("user_id", "users", OnDelete::Cascade)
+}
 
 /// The tenant-owned table [`AUDIT_TABLE`], for a migration: `actor`, `action`, `table_name`,
 /// `row_id` (`NULL` for a bulk statement), `request_id`, `created_at`, and an index on
@@ -56,4 +217,92 @@ pub fn system_audit_table() -> TableCreateStatement {
                 .not_null(),
         )
         .to_owned()
+}
+
+/// The tenant-owned library tables of [`LIBRARY_TENANT_TABLES`], in that order.
+fn library_tenant_tables() -> [TenantTable; 6] {
+    [
+        users_table(),
+        roles_table(),
+        role_permissions_table(),
+        user_roles_table(),
+        api_keys_table(),
+        audit_events_table(),
+    ]
+}
+
+/// Creates every table of the library, in one call from a migration's `up`: [`tenants_table`],
+/// [`permissions_table`], the tenant-owned tables of [`LIBRARY_TENANT_TABLES`] and
+/// [`system_audit_table`]. On PostgreSQL it also enables and forces row level security with the
+/// `tenant_isolation` policy on the tenant-owned ones ([`rls::enable_rls`]): `TenantDb::connect`
+/// refuses a tenant-owned table without it, so the tables are not usable without it.
+///
+/// It grants nothing: the application role's name is the deployment's choice. Grant it with
+/// [`grant_library_tables`] (or print the whole setup with `tenant-scope roles --print`).
+///
+/// ```no_run
+/// use sea_orm_migration::prelude::*;
+///
+/// # #[derive(DeriveMigrationName)]
+/// # struct Migration;
+/// #[async_trait::async_trait]
+/// impl MigrationTrait for Migration {
+///     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+///         tenant_scope_schema::create_library_tables(manager).await
+///     }
+///
+///     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+///         tenant_scope_schema::drop_library_tables(manager).await
+///     }
+/// }
+/// ```
+///
+/// # Errors
+///
+/// The database's error; a table that already exists is one (nothing is created `IF NOT EXISTS`).
+pub async fn create_library_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager.create_table(tenants_table()).await?;
+    manager.create_table(permissions_table()).await?;
+    for table in library_tenant_tables() {
+        table.create(manager).await?;
+    }
+    manager.create_table(system_audit_table()).await?;
+    rls::enable_rls(manager, LIBRARY_TENANT_TABLES).await
+}
+
+/// Drops every table [`create_library_tables`] creates, children first (their policies go with
+/// them), for a migration's `down`. The service's own tables that reference them must be dropped
+/// before.
+///
+/// # Errors
+///
+/// The database's error, for example a table of the service that still references one.
+pub async fn drop_library_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let mut created = vec![TENANTS_TABLE, "permissions"];
+    created.extend_from_slice(LIBRARY_TENANT_TABLES);
+    created.push(SYSTEM_AUDIT_TABLE);
+    for stmt in drop_tables(created) {
+        manager.drop_table(stmt).await?;
+    }
+    Ok(())
+}
+
+/// On PostgreSQL, gives the application role `role` what the runtime needs on the library's tables,
+/// if the role exists: `USAGE` on the schema, `SELECT, INSERT, UPDATE, DELETE` on
+/// [`LIBRARY_TENANT_TABLES`] except `audit_events`, which stays append-only (`SELECT, INSERT`),
+/// `SELECT` on [`LIBRARY_GLOBAL_TABLES`], and nothing on `system_audit_events`. Built from
+/// [`rls::grant_app_role_statement`] and [`rls::append_only_statement`]. Does nothing on SQLite and
+/// MySQL/MariaDB.
+///
+/// The service's own tables need their grants too: [`rls::grant_app_role`] with their names.
+///
+/// # Errors
+///
+/// [`DbErr::Migration`] for a role name that is not a plain identifier; the database's error.
+pub async fn grant_library_tables(manager: &SchemaManager<'_>, role: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    rls::grant_app_role(manager, role, LIBRARY_TENANT_TABLES, LIBRARY_GLOBAL_TABLES).await?;
+    rls::append_only(manager, role, &[AUDIT_TABLE], false).await
 }

@@ -307,6 +307,122 @@ pub async fn append_only(
     execute_all(manager, [sql]).await
 }
 
+/// What a PostgreSQL role made by [`create_role_statement`] is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoleKind {
+    /// The application role `TenantDb` connects as:
+    /// `LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION`, so every row level
+    /// security policy applies to it.
+    App,
+    /// The system role of `db.system(reason)` (`TenantDbOptions::system`):
+    /// `LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION`, so it can cross tenants
+    /// and nothing more.
+    System,
+}
+
+impl RoleKind {
+    /// The role's attributes, as `CREATE ROLE` takes them.
+    pub fn attributes(self) -> &'static str {
+        match self {
+            RoleKind::App => "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION",
+            RoleKind::System => "LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION",
+        }
+    }
+
+    /// The `pg_roles` condition under which an existing role of that name has the wrong attributes.
+    fn wrong(self) -> &'static str {
+        match self {
+            RoleKind::App => {
+                "rolsuper OR rolbypassrls OR rolcreatedb OR rolcreaterole OR rolreplication OR NOT rolcanlogin"
+            }
+            RoleKind::System => {
+                "rolsuper OR NOT rolbypassrls OR rolcreatedb OR rolcreaterole OR rolreplication OR NOT rolcanlogin"
+            }
+        }
+    }
+}
+
+/// One PostgreSQL statement that creates the role `role` with the attributes of `kind`
+/// ([`RoleKind::attributes`]) **if it does not exist**, and raises an error (changing nothing) if a
+/// role of that name exists with other attributes: an existing role is never quietly repaired, and
+/// never accepted as it is when it could bypass row level security. Running it again is a no-op.
+/// It sets no password: use your authentication of choice (`ALTER ROLE .. PASSWORD`, `pg_hba.conf`).
+///
+/// ```
+/// use tenant_scope_schema::rls::{RoleKind, create_role_statement};
+///
+/// let sql = create_role_statement("tenant_scope_app", RoleKind::App)?;
+/// assert!(sql.contains(
+///     r#"CREATE ROLE "tenant_scope_app" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION;"#
+/// ));
+/// assert!(create_role_statement("app; DROP ROLE postgres", RoleKind::App).is_err());
+/// # Ok::<(), sea_orm::DbErr>(())
+/// ```
+pub fn create_role_statement(role: &str, kind: RoleKind) -> Result<String, DbErr> {
+    check_identifier("role", role)?;
+    let quoted = quote_ident(role);
+    let attributes = kind.attributes();
+    Ok([
+        "DO $tenant_scope$ BEGIN".to_owned(),
+        format!("IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{role}') THEN"),
+        format!("BEGIN CREATE ROLE {quoted} {attributes};"),
+        "EXCEPTION WHEN duplicate_object THEN NULL; END;".to_owned(),
+        "END IF;".to_owned(),
+        format!(
+            "IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{role}' AND ({})) THEN",
+            kind.wrong()
+        ),
+        format!(
+            "RAISE EXCEPTION 'role {role} exists with the wrong attributes; it must be {attributes} \
+             (fix it with ALTER ROLE, or drop it)';"
+        ),
+        "END IF; END $tenant_scope$".to_owned(),
+    ]
+    .join("\n"))
+}
+
+/// One PostgreSQL statement that, **if the role exists**, grants the system role `role` `USAGE` on
+/// the current schema and `SELECT, INSERT, UPDATE, DELETE` on every table in it that exists now
+/// (`system_audit_events` included, which `db.system(reason)` inserts into before it hands out
+/// access). Narrow it by hand if your jobs need less; tables created later need their grant too
+/// (run it again, or `ALTER DEFAULT PRIVILEGES`).
+///
+/// ```
+/// use tenant_scope_schema::rls::grant_system_role_statement;
+///
+/// assert_eq!(
+///     grant_system_role_statement("tenant_scope_system")?,
+///     [
+///         "DO $tenant_scope$ BEGIN",
+///         "IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'tenant_scope_system') THEN",
+///         r#"EXECUTE format('GRANT USAGE ON SCHEMA %I TO "tenant_scope_system"', current_schema());"#,
+///         concat!(
+///             r#"EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I "#,
+///             r#"TO "tenant_scope_system"', current_schema());"#
+///         ),
+///         "END IF; END $tenant_scope$",
+///     ]
+///     .join("\n")
+/// );
+/// # Ok::<(), sea_orm::DbErr>(())
+/// ```
+pub fn grant_system_role_statement(role: &str) -> Result<String, DbErr> {
+    check_identifier("role", role)?;
+    let quoted = quote_ident(role);
+    Ok([
+        "DO $tenant_scope$ BEGIN".to_owned(),
+        format!("IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{role}') THEN"),
+        format!("EXECUTE format('GRANT USAGE ON SCHEMA %I TO {quoted}', current_schema());"),
+        format!(
+            "EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I \
+             TO {quoted}', current_schema());"
+        ),
+        "END IF; END $tenant_scope$".to_owned(),
+    ]
+    .join("\n"))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
     Grant,

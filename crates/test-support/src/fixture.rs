@@ -10,27 +10,20 @@
 //! let scope = db.scope(&acme.ctx); // verified by Acme's API key
 //! ```
 
-use chrono::Utc;
-use entity::{permissions, role_permissions, roles, tenants, user_roles, users};
-use sea_orm::ActiveValue::Set;
+use entity::{permissions, role_permissions, roles, user_roles, users};
 use sea_orm::ColumnTrait;
 use tenant_scope::{
-    ApiKeyVerifier, IssuedKey, SystemDb, TenantContext, TenantDb, TenantId, TenantScope,
+    ApiKeyVerifier, IssuedKey, SystemDb, TenantContext, TenantDb, TenantId, TenantScope, provision,
 };
 use uuid::Uuid;
 
-/// A new tenant named `name`, inserted through system access as a provisioning job inserts one;
-/// returns the context a job acts inside it with (actor `System`, carrying the access's reason).
+/// A new tenant named `name`, created through system access as a provisioning job creates one
+/// (`tenant_scope::provision::create_tenant`); returns the context a job acts inside it with (actor
+/// `System`, carrying the access's reason).
 pub async fn tenant(system: &SystemDb<'_>, name: &str) -> TenantContext {
-    let tenant = system
-        .insert(tenants::ActiveModel {
-            id: Set(TenantId::new()),
-            name: Set(name.to_owned()),
-            created_at: Set(Utc::now()),
-        })
+    provision::create_tenant(system, name)
         .await
-        .unwrap_or_else(|e| panic!("inserting the tenant {name}: {e:?}"));
-    system.context_for(tenant.id)
+        .unwrap_or_else(|e| panic!("inserting the tenant {name}: {e:?}"))
 }
 
 /// [`tenant`] with a name of its own (`tenant <uuid>`), for tests that make many.
@@ -38,41 +31,32 @@ pub async fn new_tenant(system: &SystemDb<'_>) -> TenantContext {
     tenant(system, &format!("tenant {}", Uuid::now_v7())).await
 }
 
-/// A new user of `scope`'s tenant.
+/// A new user of `scope`'s tenant (`provision::create_user`), read back as its entity.
 pub async fn user(scope: &TenantScope<'_>, email: &str, name: &str) -> users::Model {
-    scope
-        .insert(users::ActiveModel {
-            email: Set(email.to_owned()),
-            name: Set(name.to_owned()),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        })
+    let id = provision::create_user(scope, email, name)
         .await
-        .unwrap_or_else(|e| panic!("inserting the user {email}: {e:?}"))
+        .unwrap_or_else(|e| panic!("inserting the user {email}: {e:?}"));
+    scope
+        .get::<users::Entity>(id)
+        .await
+        .unwrap_or_else(|e| panic!("reading the user {email}: {e:?}"))
 }
 
-/// The permission rows with these codes (global), inserted through system access where missing, in
-/// the order of `codes`.
+/// The permission rows with these codes (global), inserted through system access where missing
+/// (`provision::permission`), in the order of `codes`.
 pub async fn permissions(system: &SystemDb<'_>, codes: &[&str]) -> Vec<permissions::Model> {
     let mut rows = Vec::new();
     for code in codes {
-        let existing = system
+        let permission = provision::permission(system, code, &format!("test permission {code}"))
+            .await
+            .unwrap_or_else(|e| panic!("inserting the permission {code}: {e:?}"));
+        let row = system
             .find::<permissions::Entity>()
-            .filter(permissions::Column::Code.eq(*code))
+            .filter(permissions::Column::Id.eq(permission.id))
             .one()
             .await
-            .unwrap_or_else(|e| panic!("reading the permission {code}: {e:?}"));
-        let row = match existing {
-            Some(row) => row,
-            None => system
-                .insert(permissions::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    code: Set((*code).to_owned()),
-                    description: Set(format!("test permission {code}")),
-                })
-                .await
-                .unwrap_or_else(|e| panic!("inserting the permission {code}: {e:?}")),
-        };
+            .unwrap_or_else(|e| panic!("reading the permission {code}: {e:?}"))
+            .unwrap_or_else(|| panic!("the permission {code} was just provisioned"));
         rows.push(row);
     }
     rows
@@ -89,46 +73,41 @@ pub struct Grant {
     pub user_role: user_roles::Model,
 }
 
-/// A role `name` of `scope`'s tenant holding `permissions`, granted to `user`.
+/// A role `name` of `scope`'s tenant holding `permissions`, granted to `user`
+/// (`provision::create_role`, `provision::add_member`), read back as entities.
 pub async fn grant(
     scope: &TenantScope<'_>,
     user: Uuid,
     name: &str,
     permissions: &[permissions::Model],
 ) -> Grant {
-    let role = scope
-        .insert(roles::ActiveModel {
-            name: Set(name.to_owned()),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        })
+    let ids: Vec<Uuid> = permissions.iter().map(|p| p.id).collect();
+    let role = provision::create_role(scope, name, &ids)
         .await
         .unwrap_or_else(|e| panic!("inserting the role {name}: {e:?}"));
-    let mut role_permissions = Vec::new();
-    for permission in permissions {
-        role_permissions.push(
-            scope
-                .insert(role_permissions::ActiveModel {
-                    role_id: Set(role.id),
-                    permission_id: Set(permission.id),
-                    ..Default::default()
-                })
-                .await
-                .unwrap_or_else(|e| panic!("granting {} to {name}: {e:?}", permission.code)),
-        );
-    }
-    let user_role = scope
-        .insert(user_roles::ActiveModel {
-            user_id: Set(user),
-            role_id: Set(role.id),
-            ..Default::default()
-        })
+    let membership = provision::add_member(scope, user, role.id)
         .await
         .unwrap_or_else(|e| panic!("granting the role {name}: {e:?}"));
+    let read = "reading back what was just provisioned";
+    let mut role_permissions = Vec::new();
+    for id in &role.grants {
+        role_permissions.push(
+            scope
+                .get::<role_permissions::Entity>(*id)
+                .await
+                .unwrap_or_else(|e| panic!("{read}: {e:?}")),
+        );
+    }
     Grant {
-        role,
+        role: scope
+            .get::<roles::Entity>(role.id)
+            .await
+            .unwrap_or_else(|e| panic!("{read}: {e:?}")),
         role_permissions,
-        user_role,
+        user_role: scope
+            .get::<user_roles::Entity>(membership)
+            .await
+            .unwrap_or_else(|e| panic!("{read}: {e:?}")),
     }
 }
 
