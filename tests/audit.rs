@@ -299,10 +299,11 @@ impl tenant_scope::TenantVerifier for ServiceAccounts {
 
     async fn verify(
         &self,
-        _db: &tenant_scope::VerifierDb<'_>,
+        db: &tenant_scope::VerifierDb<'_>,
         tenant: TenantId,
     ) -> tenant_scope::Result<tenant_scope::Verified> {
-        Ok(tenant_scope::Verified::new(
+        Ok(tenant_scope::Verified::custom(
+            db,
             tenant,
             tenant_scope::Actor::System {
                 reason: "service account".into(),

@@ -50,27 +50,97 @@ pub trait TenantVerifier: Send + Sync {
 
 /// What a [`TenantVerifier`] hands back when it accepts a claim.
 ///
-/// Only a verifier builds one; [`TenantDb::verify`](crate::TenantDb::verify) turns it into a
-/// [`TenantContext`]. Implementing a verifier is implementing a trust root: whoever can build a
-/// `Verified` decides which tenant a caller belongs to.
+/// [`TenantDb::verify`](crate::TenantDb::verify) turns it into a [`TenantContext`]. Whoever can
+/// build a `Verified` decides which tenant a caller belongs to, so there is exactly one public way
+/// to build one, with a loud name: [`Verified::custom`], which needs the [`VerifierDb`] that only
+/// `TenantDb::verify` hands out, so it can only be called by a verifier while it verifies. Every
+/// context minted that way is logged with the verifier's type name (below); the built-in
+/// [`ApiKeyVerifier`] and [`MembershipVerifier`] build theirs inside this crate and are not.
+///
+/// A `Verified` carries how it was made: a custom verifier that returns what a built-in verifier
+/// returned to it (a wrapper that delegates) is not logged as custom, since the built-in decided.
 #[derive(Clone, Debug)]
 pub struct Verified {
     pub(crate) tenant: TenantId,
     pub(crate) actor: Actor,
     pub(crate) permissions: BTreeSet<String>,
+    origin: Origin,
+}
+
+/// Which kind of verifier built a [`Verified`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// [`ApiKeyVerifier`] or [`MembershipVerifier`].
+    BuiltIn,
+    /// A service's own verifier, through [`Verified::custom`].
+    Custom,
 }
 
 impl Verified {
-    /// A verified caller of `tenant`, acting as `actor` with `permissions`.
-    pub fn new(
+    /// A verified caller of `tenant`, for the built-in verifiers.
+    pub(crate) fn new(
         tenant: TenantId,
         actor: Actor,
         permissions: impl IntoIterator<Item = String>,
+    ) -> Self {
+        Self::with_origin(tenant, actor, permissions, Origin::BuiltIn)
+    }
+
+    /// A service's own verifier accepts a claim: the caller belongs to `tenant`, acts as `actor`
+    /// and holds `permissions`.
+    ///
+    /// This is a trust root: the library believes the tenant returned here. The first argument is
+    /// the [`VerifierDb`] the verifier was given; nothing else can produce one, so a `Verified` can
+    /// only be made while [`TenantDb::verify`](crate::TenantDb::verify) runs a verifier. Each
+    /// context it becomes is logged at INFO, target `tenant_scope::verify`, with the fields
+    /// `verifier` (the verifier's [`std::any::type_name`]), `tenant` and `actor`. The source guard
+    /// reports every `impl TenantVerifier` (`custom-verifier`, docs/guard.md).
+    ///
+    /// ```no_run
+    /// use entity::users;
+    /// use sea_orm::ColumnTrait;
+    /// use tenant_scope::{Actor, Error, Result, TenantId, TenantVerifier, Verified, VerifierDb};
+    ///
+    /// /// A user session the service's login layer already checked: is the user in the tenant?
+    /// struct SessionVerifier;
+    ///
+    /// #[async_trait::async_trait]
+    /// impl TenantVerifier for SessionVerifier {
+    ///     type Claim = (TenantId, uuid::Uuid);
+    ///
+    ///     async fn verify(&self, db: &VerifierDb<'_>, (tenant, user): Self::Claim) -> Result<Verified> {
+    ///         let found = db
+    ///             .find::<users::Entity>(tenant)
+    ///             .filter(users::Column::Id.eq(user))
+    ///             .one()
+    ///             .await?;
+    ///         match found {
+    ///             Some(user) => Ok(Verified::custom(db, tenant, Actor::User(user.id), Vec::new())),
+    ///             None => Err(Error::Denied),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn custom(
+        _: &VerifierDb<'_>,
+        tenant: TenantId,
+        actor: Actor,
+        permissions: impl IntoIterator<Item = String>,
+    ) -> Self {
+        Self::with_origin(tenant, actor, permissions, Origin::Custom)
+    }
+
+    fn with_origin(
+        tenant: TenantId,
+        actor: Actor,
+        permissions: impl IntoIterator<Item = String>,
+        origin: Origin,
     ) -> Self {
         Self {
             tenant,
             actor,
             permissions: permissions.into_iter().collect(),
+            origin,
         }
     }
 }
@@ -79,7 +149,9 @@ impl TenantDb {
     /// Verifies a claim with `verifier` and returns the context that proves it.
     ///
     /// This is the only way to get a [`TenantContext`]. The verifier decides; a claim it does not
-    /// accept is [`Error::Denied`], the same answer for every reason.
+    /// accept is [`Error::Denied`], the same answer for every reason. A context accepted by a
+    /// service's own verifier ([`Verified::custom`]) is logged at INFO (target
+    /// `tenant_scope::verify`) with the verifier's type name, the tenant and the actor.
     pub async fn verify<V>(&self, verifier: &V, claim: V::Claim) -> Result<TenantContext>
     where
         V: TenantVerifier + ?Sized,
@@ -91,7 +163,17 @@ impl TenantDb {
             tenant,
             actor,
             permissions,
+            origin,
         } = verifier.verify(&lookup, claim).await?;
+        if origin == Origin::Custom {
+            tracing::info!(
+                target: "tenant_scope::verify",
+                verifier = std::any::type_name::<V>(),
+                tenant = %tenant,
+                actor = %actor,
+                "a custom verifier accepted a claim"
+            );
+        }
         Ok(TenantContext::new(
             tenant,
             actor,

@@ -52,6 +52,10 @@ pub const RAW_QUERY: &str = "raw-query";
 pub const RAW_EXEC: &str = "raw-exec";
 /// Raw SQL outside a `SystemDb` context (`execute_unprepared`, `Statement::from_string`, ...).
 pub const RAW_SQL: &str = "raw-sql";
+/// System access (`db.system(..)`) in an axum handler or in a function a handler calls directly.
+pub const SYSTEM_IN_HANDLER: &str = "system-in-handler";
+/// An `impl TenantVerifier for X` in the service: a new trust root.
+pub const CUSTOM_VERIFIER: &str = "custom-verifier";
 /// An allow comment that cannot be parsed or names an unknown rule.
 pub const INVALID_ALLOW: &str = "invalid-allow";
 /// An allow comment without a reason.
@@ -59,7 +63,7 @@ pub const ALLOW_WITHOUT_REASON: &str = "allow-without-reason";
 /// An allow comment that suppresses nothing on the line below it.
 pub const UNUSED_ALLOW: &str = "unused-allow";
 
-/// Every rule the guard reports, in a stable order. The first six can be named in an allow
+/// Every rule the guard reports, in a stable order. The first eight can be named in an allow
 /// comment; the last three are about allow comments themselves and cannot be allowed.
 pub const RULES: &[Rule] = &[
     Rule {
@@ -92,6 +96,17 @@ pub const RULES: &[Rule] = &[
                   Statement::from_string/from_sql_and_values outside a SystemDb context",
     },
     Rule {
+        id: SYSTEM_IN_HANDLER,
+        summary: "system access (db.system(..)) in an axum handler (routed with get/post/../on/\
+                  fallback, or an async fn taking Tenant, State or Extension) or in a function \
+                  of the same file that a handler calls directly",
+    },
+    Rule {
+        id: CUSTOM_VERIFIER,
+        summary: "implements TenantVerifier: a new trust root that decides which tenant a caller \
+                  belongs to",
+    },
+    Rule {
         id: INVALID_ALLOW,
         summary: "a `// tenant-scope:` comment that is not `allow(rule, ...) reason` with known rules",
     },
@@ -113,6 +128,8 @@ pub(crate) const ALLOWABLE: &[&str] = &[
     RAW_QUERY,
     RAW_EXEC,
     RAW_SQL,
+    SYSTEM_IN_HANDLER,
+    CUSTOM_VERIFIER,
 ];
 
 /// One finding: where, which rule, and what to do instead.
@@ -228,21 +245,34 @@ pub fn scan_dir(root: &Path) -> Result<Vec<Violation>, GuardError> {
 ///
 /// # Errors
 /// As [`scan_dir`].
+///
+/// Every file is parsed before any is checked: a handler routed in one file (`main.rs`) is a
+/// handler in the file that defines it (`handlers.rs`) for the `system-in-handler` rule.
 pub fn scan_dir_with(root: &Path, options: &ScanOptions) -> Result<Vec<Violation>, GuardError> {
     let files = walk::rust_files(root, options)?;
-    let mut out = Vec::new();
+    let mut parsed = Vec::with_capacity(files.len());
     for file in files {
         let source = std::fs::read_to_string(&file).map_err(|source| GuardError::Io {
             path: file.clone(),
             source,
         })?;
-        out.extend(scan_source(&file, &source, options)?);
+        let ast = parse(&file, &source)?;
+        parsed.push((file, source, ast));
+    }
+    let mut routed = rules::Routed::default();
+    for (_, _, ast) in &parsed {
+        routed.collect(ast, options.tests_included());
+    }
+    let mut out = Vec::new();
+    for (file, source, ast) in &parsed {
+        out.extend(check(file, source, ast, options, &routed));
     }
     out.sort();
     Ok(out)
 }
 
-/// Scans one file's source text; `file` is used for the report only.
+/// Scans one file's source text; `file` is used for the report only. Only the handlers routed
+/// in this file count as routed (see [`scan_dir_with`]).
 ///
 /// # Errors
 /// [`GuardError::Parse`] if `source` is not valid Rust.
@@ -251,7 +281,14 @@ pub fn scan_source(
     source: &str,
     options: &ScanOptions,
 ) -> Result<Vec<Violation>, GuardError> {
-    let ast = syn::parse_file(source).map_err(|e| {
+    let ast = parse(file, source)?;
+    let mut routed = rules::Routed::default();
+    routed.collect(&ast, options.tests_included());
+    Ok(check(file, source, &ast, options, &routed))
+}
+
+fn parse(file: &Path, source: &str) -> Result<syn::File, GuardError> {
+    syn::parse_file(source).map_err(|e| {
         let start = e.span().start();
         GuardError::Parse {
             path: file.to_path_buf(),
@@ -259,8 +296,18 @@ pub fn scan_source(
             column: start.column + 1,
             message: e.to_string(),
         }
-    })?;
-    let scanned = rules::scan(&ast, options);
+    })
+}
+
+/// The violations of one parsed file, allow comments applied, sorted.
+fn check(
+    file: &Path,
+    source: &str,
+    ast: &syn::File,
+    options: &ScanOptions,
+    routed: &rules::Routed,
+) -> Vec<Violation> {
+    let scanned = rules::scan(ast, options, routed);
     let directives = allow::parse(source);
     let mut out: Vec<Violation> = allow::apply(scanned, directives)
         .into_iter()
@@ -273,5 +320,5 @@ pub fn scan_source(
         })
         .collect();
     out.sort();
-    Ok(out)
+    out
 }

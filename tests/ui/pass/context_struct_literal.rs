@@ -26,7 +26,7 @@ impl TenantVerifier for UserOfTenant {
             .one()
             .await?
             .ok_or(Error::Denied)?;
-        Ok(Verified::new(tenant, Actor::User(user_id), Vec::new()))
+        Ok(Verified::custom(db, tenant, Actor::User(user_id), Vec::new()))
     }
 }
 

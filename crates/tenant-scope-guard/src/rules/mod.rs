@@ -9,18 +9,22 @@
 //!
 //! Each allowable rule has its own file below, with the names it matches, its detection and its
 //! messages: [`raw_connection`], [`connection_type`], [`connection_trait`], [`raw_query`],
-//! [`raw_exec`] and [`raw_sql`]. What they share is here and in [`names`]: this module holds the
-//! traversal ([`Checker`]: it skips test code, tracks the function being visited and asks the
-//! rules in a fixed order) and the syntax helpers; [`names`] resolves the file's names (`use`
-//! aliases, entity preludes, local types, generics bounded by an entity trait).
+//! [`raw_exec`], [`raw_sql`], [`system_in_handler`] and [`custom_verifier`]. What they share is
+//! here and in [`names`]: this module holds the traversal ([`Checker`]: it skips test code, tracks
+//! the function being visited, whether it is an axum handler, and asks the rules in a fixed order)
+//! and the syntax helpers; [`names`] resolves the file's names (`use` aliases, entity preludes,
+//! local types, generics bounded by an entity trait). `system_in_handler` also finds the handlers
+//! before the traversal: those routed anywhere in the scan ([`Routed`]) and those of the file.
 
 mod connection_trait;
 mod connection_type;
+mod custom_verifier;
 mod names;
 mod raw_connection;
 mod raw_exec;
 mod raw_query;
 mod raw_sql;
+mod system_in_handler;
 
 use std::collections::HashSet;
 
@@ -34,6 +38,8 @@ use syn::{
 };
 
 use self::names::{Names, entity_generics, use_leaves};
+pub(crate) use self::system_in_handler::Routed;
+use self::system_in_handler::{FnKey, Handlers};
 use crate::ScanOptions;
 
 /// One finding before allow comments are applied.
@@ -59,11 +65,12 @@ struct Hit {
     message: String,
 }
 
-/// Scans one parsed file.
-pub(super) fn scan(file: &File, options: &ScanOptions) -> Scanned {
+/// Scans one parsed file; `routed` are the handlers routed anywhere in the scan.
+pub(super) fn scan(file: &File, options: &ScanOptions, routed: &Routed) -> Scanned {
     let mut checker = Checker {
         options,
         names: Names::collect(file),
+        handlers: Handlers::collect(file, routed, options.tests_included()),
         fns: Vec::new(),
         impl_generics: Vec::new(),
         findings: Vec::new(),
@@ -81,13 +88,17 @@ pub(super) fn scan(file: &File, options: &ScanOptions) -> Scanned {
     }
 }
 
-/// The context of the function being visited.
-#[derive(Debug, Default)]
+/// The context of the function (or routed closure) being visited.
+#[derive(Clone, Debug, Default)]
 struct FnCtx {
     /// The function takes a `SystemDb` or calls `.system(..)`: raw statements are for it.
     system: bool,
     /// Generic parameters bounded by an entity trait.
     entity_generics: HashSet<String>,
+    /// Why it is an axum handler or called by one (see [`system_in_handler`]), if it is.
+    handler: Option<String>,
+    /// The parameters whose type names `TenantDb`.
+    tenant_dbs: HashSet<String>,
 }
 
 /// A path expression (`Type::function`, called or not), taken apart for the rules.
@@ -112,6 +123,7 @@ struct PathExpr<'a> {
 struct Checker<'o> {
     options: &'o ScanOptions,
     names: Names,
+    handlers: Handlers,
     fns: Vec<FnCtx>,
     impl_generics: Vec<HashSet<String>>,
     findings: Vec<Finding>,
@@ -143,7 +155,7 @@ impl Checker<'_> {
         self.fns.last().is_some_and(|f| f.system)
     }
 
-    fn enter_fn(&mut self, sig: &Signature, body: Option<&Block>) {
+    fn enter_fn(&mut self, sig: &Signature, body: Option<&Block>, key: Option<FnKey>) {
         let mut entity_generics = entity_generics(&sig.generics);
         for g in &self.impl_generics {
             entity_generics.extend(g.iter().cloned());
@@ -160,6 +172,8 @@ impl Checker<'_> {
         self.fns.push(FnCtx {
             system: takes_system || calls_system,
             entity_generics,
+            handler: key.and_then(|k| self.handlers.function(&k)),
+            tenant_dbs: system_in_handler::tenant_db_params(sig),
         });
     }
 
@@ -247,6 +261,13 @@ impl Checker<'_> {
 
     fn check_method_call(&mut self, m: &ExprMethodCall) {
         let span = m.method.span();
+        if let Some(f) = self.fns.last()
+            && let Some(handler) = &f.handler
+            && let Some(hit) = system_in_handler::method_call(m, handler, &f.tenant_dbs)
+        {
+            self.report(span, hit);
+            return;
+        }
         // Raw SQL is reported even at the end of a chain that is reported already.
         if let Some(hit) = raw_sql::method_call(m) {
             self.report(span, hit);
@@ -311,25 +332,30 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     }
 
     fn visit_item_impl(&mut self, i: &'ast syn::ItemImpl) {
+        if let Some((span, hit)) = custom_verifier::item_impl(i) {
+            self.report(span, hit);
+        }
         self.impl_generics.push(entity_generics(&i.generics));
         visit::visit_item_impl(self, i);
         self.impl_generics.pop();
     }
 
     fn visit_item_fn(&mut self, i: &'ast syn::ItemFn) {
-        self.enter_fn(&i.sig, Some(&i.block));
+        let key = FnKey::Free(i.sig.ident.to_string());
+        self.enter_fn(&i.sig, Some(&i.block), Some(key));
         visit::visit_item_fn(self, i);
         self.fns.pop();
     }
 
     fn visit_impl_item_fn(&mut self, i: &'ast syn::ImplItemFn) {
-        self.enter_fn(&i.sig, Some(&i.block));
+        let key = FnKey::Method(i.sig.ident.to_string());
+        self.enter_fn(&i.sig, Some(&i.block), Some(key));
         visit::visit_impl_item_fn(self, i);
         self.fns.pop();
     }
 
     fn visit_trait_item_fn(&mut self, i: &'ast syn::TraitItemFn) {
-        self.enter_fn(&i.sig, i.default.as_ref());
+        self.enter_fn(&i.sig, i.default.as_ref(), None);
         visit::visit_trait_item_fn(self, i);
         self.fns.pop();
     }
@@ -370,6 +396,20 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     fn visit_expr_method_call(&mut self, m: &'ast ExprMethodCall) {
         self.check_method_call(m);
         visit::visit_expr_method_call(self, m);
+    }
+
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        let Some(handler) = self.handlers.closure(system_in_handler::closure_at(c)) else {
+            visit::visit_expr_closure(self, c);
+            return;
+        };
+        let mut ctx = self.fns.last().cloned().unwrap_or_default();
+        ctx.handler = Some(handler);
+        ctx.tenant_dbs
+            .extend(system_in_handler::closure_tenant_dbs(c));
+        self.fns.push(ctx);
+        visit::visit_expr_closure(self, c);
+        self.fns.pop();
     }
 
     fn visit_item_macro(&mut self, i: &'ast syn::ItemMacro) {
@@ -420,13 +460,13 @@ impl<'ast> Visit<'ast> for Mentions<'_> {
     }
 }
 
-fn mentions(ty: &Type, name: &str) -> bool {
+pub(super) fn mentions(ty: &Type, name: &str) -> bool {
     let mut m = Mentions { name, found: false };
     m.visit_type(ty);
     m.found
 }
 
-fn item_attrs(i: &Item) -> &[Attribute] {
+pub(super) fn item_attrs(i: &Item) -> &[Attribute] {
     match i {
         Item::Const(x) => &x.attrs,
         Item::Enum(x) => &x.attrs,
@@ -449,7 +489,7 @@ fn item_attrs(i: &Item) -> &[Attribute] {
 
 /// `#[cfg(test)]` (also inside `all(..)`), or a test attribute: `#[test]`, `#[tokio::test]`,
 /// `#[sqlx::test]`, `#[bench]`, `#[rstest]`, `#[test_case(..)]`.
-fn is_test_code(attrs: &[Attribute]) -> bool {
+pub(super) fn is_test_code(attrs: &[Attribute]) -> bool {
     fn cfg_is_test(meta: &Meta) -> bool {
         match meta {
             Meta::Path(p) => p.is_ident("test"),

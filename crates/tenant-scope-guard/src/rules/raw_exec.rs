@@ -74,7 +74,7 @@ fn is_shared_ref(expr: &Expr) -> bool {
 }
 
 /// An argument that names a connection: `conn`, `&db`, `&self.db`, `&*txn`, `state.pool`.
-fn conn_like(expr: &Expr) -> bool {
+pub(super) fn conn_like(expr: &Expr) -> bool {
     let name = match strip(expr) {
         Expr::Reference(r) => return conn_like(&r.expr),
         Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => return conn_like(&u.expr),
