@@ -96,7 +96,7 @@ pub enum AdoptError {
     },
     /// A table's id column (the `id` of the target key `(tenant_id, id)`, see
     /// [`AdoptTable::id_column`]) is missing, or of a type tenant-scope does not support as a row
-    /// id: a UUID or a 32/64-bit integer ([`IdType`](tenant_scope_catalog::IdType)).
+    /// id: a UUID or a 32/64-bit integer ([`IdType`]).
     #[error(
         "cannot adopt `{table}`: its id column `{column}` {found}; a row id must be a UUID or a 32/64-bit \
          integer (name another column with AdoptTable::id_column)"
