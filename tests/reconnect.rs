@@ -149,11 +149,18 @@ async fn close_all(t: &TestDb, user: &str) -> usize {
             .execute_raw(Statement::from_string(t.db_backend(), sql))
             .await;
     }
+    wait_gone(t, user, &ids).await;
+    ids.len()
+}
+
+/// Waits until none of `ids` is among `user`'s sessions any more: a kill is asynchronous on the
+/// server (MariaDB's `KILL CONNECTION` returns before the thread has let go of its socket).
+async fn wait_gone(t: &TestDb, user: &str, ids: &[i64]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = sessions(t, user).await;
         if !ids.iter().any(|id| left.contains(id)) {
-            return ids.len();
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -229,6 +236,7 @@ async fn a_plain_pool_without_the_ping_fails(t: TestDb) {
                 ))
                 .await
                 .expect("kill");
+            wait_gone(&t, app_user(&t), &[mine]).await;
             sqlx::query("SELECT 1").execute(&pool).await.is_err()
         }
     };
