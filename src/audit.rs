@@ -67,7 +67,7 @@ pub(crate) async fn record<C: ConnectionTrait>(
     table: &str,
     row_id: Option<Value>,
 ) -> Result<()> {
-    let row_id = row_id.unwrap_or(Value::Uuid(None));
+    let (row_id, row_key) = row_columns(row_id);
     let mut insert = Query::insert();
     insert
         .into_table(AUDIT_TABLE)
@@ -78,6 +78,7 @@ pub(crate) async fn record<C: ConnectionTrait>(
             "action",
             "table_name",
             "row_id",
+            "row_key",
             "request_id",
             "created_at",
         ])
@@ -88,6 +89,7 @@ pub(crate) async fn record<C: ConnectionTrait>(
             Expr::val(action.as_str()),
             Expr::val(table),
             Expr::val(row_id),
+            Expr::val(row_key),
             Expr::val(ctx.request_id()),
             Expr::val(chrono::Utc::now()),
         ]);
@@ -95,6 +97,23 @@ pub(crate) async fn record<C: ConnectionTrait>(
         .await
         .map(drop)
         .map_err(Error::from_db)
+}
+
+/// The `row_id` and `row_key` of an event about the row `id` (both `NULL` for a bulk statement):
+/// a UUID id is in both (`row_id` as a UUID, `row_key` as its hyphenated text), an integer id of an
+/// adopted table only in `row_key` (its decimal text).
+fn row_columns(id: Option<Value>) -> (Value, Value) {
+    let key = |text: String| Value::String(Some(text));
+    match id {
+        Some(Value::Uuid(Some(uuid))) => {
+            (Value::Uuid(Some(uuid)), key(uuid.hyphenated().to_string()))
+        }
+        Some(Value::Int(Some(i))) => (Value::Uuid(None), key(i.to_string())),
+        Some(Value::BigInt(Some(i))) => (Value::Uuid(None), key(i.to_string())),
+        Some(Value::Unsigned(Some(i))) => (Value::Uuid(None), key(i.to_string())),
+        Some(Value::BigUnsigned(Some(i))) => (Value::Uuid(None), key(i.to_string())),
+        _ => (Value::Uuid(None), Value::String(None)),
+    }
 }
 
 /// Refuses a write of the audit table itself through a scope.

@@ -70,7 +70,7 @@ pub use db::{
     BoxFuture, GlobalDb, ScopedDelete, ScopedUpdate, SystemDb, TenantDb, TenantDbOptions,
     TenantScope, TenantTransaction,
 };
-pub use entity::{Global, TenantScoped};
+pub use entity::{Global, RowId, TenantScoped};
 pub use error::{DbError, Error, Result};
 pub use scoped::{AllTenants, GlobalOnly, Joinable, OneTenant, ScopeKind, Scoped, ScopedPaginator};
 pub use self_check::Risk;

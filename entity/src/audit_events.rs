@@ -15,6 +15,7 @@ pub struct Model {
     pub action: String,
     pub table_name: String,
     pub row_id: Option<Uuid>,
+    pub row_key: Option<String>,
     pub request_id: String,
     pub created_at: DateTimeUtc,
 }
@@ -46,8 +47,5 @@ impl tenant_scope::TenantScoped for Entity {
     }
     fn id_column() -> Column {
         Column::Id
-    }
-    fn new_id() -> Uuid {
-        Uuid::now_v7()
     }
 }

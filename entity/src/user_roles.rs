@@ -77,7 +77,4 @@ impl tenant_scope::TenantScoped for Entity {
     fn id_column() -> Column {
         Column::Id
     }
-    fn new_id() -> Uuid {
-        Uuid::now_v7()
-    }
 }

@@ -14,6 +14,7 @@
 
 mod bulk;
 mod global;
+mod insert;
 mod options;
 mod scope;
 mod system;

@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::audit::{self, AuditAction};
-use crate::entity::TenantScoped;
+use crate::entity::{RowId, TenantScoped};
 use crate::error::{Error, Result};
 use crate::exec::{Exec, audited_write, read};
 use crate::scoped::Scoped;
@@ -17,6 +17,7 @@ use crate::tenant::{TenantContext, TenantId};
 use crate::trace::{self, table_of};
 
 use super::bulk::execute_audited;
+use super::insert::insert_row;
 use super::{ModelOf, ScopedDelete, ScopedUpdate};
 
 /// The handle for one verified tenant; made by [`TenantDb::scope`](crate::TenantDb::scope) or inside a transaction.
@@ -120,7 +121,8 @@ impl<'a> TenantScope<'a> {
     /// Inserts a row in this tenant and returns it.
     ///
     /// `tenant_id` is set to this tenant; an active model that already names another tenant is
-    /// [`Error::TenantMismatch`]. A missing `id` is filled with [`TenantScoped::new_id`]. A reference
+    /// [`Error::TenantMismatch`]. A missing `id` is a fresh UUIDv7, or for an integer id the one the
+    /// database assigns ([`RowId`] has the table per backend). A reference
     /// to a row that is not in this tenant is rejected by the composite foreign key and answered
     /// [`Error::NotFound`], like a reference to a row that never existed.
     pub async fn insert<A>(&self, mut am: A) -> Result<ModelOf<A>>
@@ -134,16 +136,17 @@ impl<'a> TenantScope<'a> {
         self.check_tenant(&am.get(tenant_col))?;
         am.try_set(tenant_col, self.tenant().into())
             .map_err(Error::from_db)?;
-        if matches!(am.get(id_col), ActiveValue::NotSet) {
-            am.try_set(id_col, <A::Entity as TenantScoped>::new_id().into())
-                .map_err(Error::from_db)?;
+        if matches!(am.get(id_col), ActiveValue::NotSet)
+            && let Some(id) = <<A::Entity as TenantScoped>::Id as RowId>::generate()
+        {
+            am.try_set(id_col, id.into()).map_err(Error::from_db)?;
         }
         let table = table_of::<A::Entity>();
         audit::ensure_not_audit_table(table)?;
         let ctx = self.ctx;
         let span = trace::op_span("insert", table, Some(ctx));
         audited_write!(self.exec, self.tenant(), span, |conn| {
-            let model = am.insert(&conn).await.map_err(Error::from_db)?;
+            let model = insert_row(&conn, am, ctx.tenant()).await?;
             let row = model.get(id_col);
             audit::record(&conn, ctx, AuditAction::Insert, table, Some(row)).await?;
             Ok(model)

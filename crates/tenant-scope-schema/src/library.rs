@@ -167,7 +167,8 @@ pub fn api_keys_table() -> TenantTable {
 }
 
 /// The tenant-owned table [`AUDIT_TABLE`], for a migration: `actor`, `action`, `table_name`,
-/// `row_id` (`NULL` for a bulk statement), `request_id`, `created_at`, and an index on
+/// `row_id` (the row's id if it is a UUID), `row_key` (the row's id as text, whatever its type;
+/// both `NULL` for a bulk statement), `request_id`, `created_at`, and an index on
 /// `(tenant_id, created_at)` for reading a tenant's events in time order.
 ///
 /// ```
@@ -180,6 +181,7 @@ pub fn audit_events_table() -> TenantTable {
         .col(ColumnDef::new("action").string().not_null())
         .col(ColumnDef::new("table_name").string().not_null())
         .col(ColumnDef::new("row_id").uuid().null())
+        .col(ColumnDef::new("row_key").string().null())
         .col(ColumnDef::new("request_id").string().not_null())
         .col(
             ColumnDef::new("created_at")

@@ -23,6 +23,9 @@ pub enum Strategy {
     Template,
     /// Run `Migrator::up` on an empty database.
     Migrate,
+    /// An empty database, not migrated: for a test that builds a schema of its own (a service outside
+    /// the reference schema, such as examples/invoicing).
+    Empty,
 }
 
 /// The outcome of a test body: `()` or a `Result` whose error fails the test (so bodies may use `?`).

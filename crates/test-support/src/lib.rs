@@ -76,7 +76,7 @@ pub use fixture::{
 };
 pub use names::{created_at, hash_schema_sources, new_database_name, template_name};
 pub use role::TestRole;
-pub use run::{BlockingTestDb, block_on_run, new_runtime, run, run_blocking, run_with};
+pub use run::{BlockingTestDb, block_on_run, new_runtime, run, run_blocking, run_empty, run_with};
 
 /// The migrator every test database is migrated with.
 pub type Migrator = migration::Migrator;

@@ -28,7 +28,7 @@ pub(crate) async fn create_mysql(
     });
     let copied = match strategy {
         Strategy::Template => copy_mysql_template(&admin, server_url, &name).await,
-        Strategy::Migrate => exec(
+        Strategy::Migrate | Strategy::Empty => exec(
             &admin,
             &format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"),
         )
@@ -43,7 +43,7 @@ pub(crate) async fn create_mysql(
     let copied = copied?;
     let url = database_url(server_url, &name);
     let raw = connect(&url).await?;
-    if !copied {
+    if !copied && strategy == Strategy::Migrate {
         Migrator::up(&raw, None).await.map_err(|e| {
             HarnessError::new(format!("migrating the MySQL test database {name}"), e)
         })?;

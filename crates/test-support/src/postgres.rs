@@ -30,7 +30,9 @@ pub(crate) async fn create_postgres(
     let name = new_database_name();
     let created = match strategy {
         Strategy::Template => create_from_template(&admin, server_url, &name).await,
-        Strategy::Migrate => exec(&admin, &format!(r#"CREATE DATABASE "{name}""#)).await,
+        Strategy::Migrate | Strategy::Empty => {
+            exec(&admin, &format!(r#"CREATE DATABASE "{name}""#)).await
+        }
     };
     static SWEPT: AtomicBool = AtomicBool::new(false);
     if created.is_ok() && !SWEPT.swap(true, Ordering::Relaxed) {

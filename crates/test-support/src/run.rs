@@ -24,6 +24,26 @@ where
     }
 }
 
+/// Runs `body` with a fresh *empty* database ([`Strategy::Empty`](crate::Strategy::Empty)) on
+/// `backend`, if the backend is configured (as [`run`]).
+pub async fn run_empty<F, Fut, R>(backend: Backend, body: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = R>,
+    R: TestOutcome,
+{
+    let Some(server_url) = crate::server_url_from_env(backend) else {
+        return;
+    };
+    let db = Box::pin(TestDb::create_with(
+        backend,
+        &server_url,
+        crate::Strategy::Empty,
+    ))
+    .await;
+    run_with(db, body).await;
+}
+
 /// Runs `body` with `db`, then drops `db`, also if `body` panics (the panic is then resumed).
 pub async fn run_with<F, Fut, R>(db: TestDb, body: F)
 where
@@ -159,6 +179,36 @@ macro_rules! backend_test {
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn mysql() {
                 $crate::run($crate::Backend::Mysql, $body).await;
+            }
+        }
+    };
+}
+
+/// [`backend_test!`] on a fresh *empty* database per backend ([`Strategy::Empty`](crate::Strategy::Empty)):
+/// for a test that builds its own schema, such as a service outside the reference schema.
+#[macro_export]
+macro_rules! empty_backend_test {
+    ($(#[$meta:meta])* $name:ident, $body:expr $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[$meta])*
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::run_empty($crate::Backend::Sqlite, $body).await;
+            }
+
+            $(#[$meta])*
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::run_empty($crate::Backend::Postgres, $body).await;
+            }
+
+            $(#[$meta])*
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                $crate::run_empty($crate::Backend::Mysql, $body).await;
             }
         }
     };

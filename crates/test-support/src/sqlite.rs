@@ -57,11 +57,13 @@ pub(crate) async fn create_sqlite(strategy: Strategy) -> Result<Created, Harness
                 raw,
             })
         }
-        Strategy::Migrate => {
+        Strategy::Migrate | Strategy::Empty => {
             let raw = connect(&url).await?;
-            Migrator::up(&raw, None)
-                .await
-                .map_err(|e| HarnessError::new("migrating the SQLite test database", e))?;
+            if strategy == Strategy::Migrate {
+                Migrator::up(&raw, None)
+                    .await
+                    .map_err(|e| HarnessError::new("migrating the SQLite test database", e))?;
+            }
             Ok(Created {
                 name,
                 url,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::ColumnType;
 use tenant_scope::contract::{ID_COLUMN, TENANT_COLUMN};
-use tenant_scope_catalog::{Catalog, ForeignKey, IdType, Table, Tenancy, TenancyError};
+use tenant_scope_catalog::{Catalog, ForeignKey, Table, Tenancy, TenancyError};
 
 use super::GenerateError;
 
@@ -79,17 +79,15 @@ impl Plan {
                     if !is_uuid(table, TENANT_COLUMN) {
                         return Err(shape("the `tenant_id` column must be a UUID"));
                     }
-                    if !is_uuid(table, ID_COLUMN) {
-                        let integer = table
-                            .column(ID_COLUMN)
-                            .and_then(|c| c.id_type(catalog.backend))
-                            .is_some_and(IdType::is_integer);
-                        return Err(shape(if integer {
-                            "its `id` is an integer: the adopt steps accept integer ids, but `generate` \
-                             and the runtime's insert support UUID ids only so far"
-                        } else {
-                            "a tenant-owned table needs an `id` UUID column (primary key `(tenant_id, id)`)"
-                        }));
+                    if table
+                        .column(ID_COLUMN)
+                        .and_then(|c| c.id_type(catalog.backend))
+                        .is_none()
+                    {
+                        return Err(shape(
+                            "a tenant-owned table needs an `id` column that is a UUID or a 32/64-bit \
+                             integer (primary key `(tenant_id, id)`)",
+                        ));
                     }
                     // Without this key `TenantScoped` would be emitted over a primary key `find_by_id`
                     // accepts a bare id for: the compile-time guarantee would be silently lost. The

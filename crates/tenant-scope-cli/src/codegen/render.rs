@@ -35,10 +35,17 @@ fn root_lints(layout: Layout) -> String {
     )
 }
 
-/// Appended to a tenant-owned entity.
-const TENANT_SCOPED_IMPL: &str = "impl tenant_scope::TenantScoped for Entity { type Id = Uuid; \
-fn tenant_column() -> Column { Column::TenantId } fn id_column() -> Column { Column::Id } \
-fn new_id() -> Uuid { Uuid::now_v7() } }";
+/// Appended to a tenant-owned entity whose `id` field has type `id` (`Uuid`, or an integer type).
+fn tenant_scoped_impl(id: &str) -> String {
+    format!(
+        "impl tenant_scope::TenantScoped for Entity {{ type Id = {id}; \
+         fn tenant_column() -> Column {{ Column::TenantId }} \
+         fn id_column() -> Column {{ Column::Id }} }}"
+    )
+}
+
+/// The row id types `TenantScoped::Id` accepts (`tenant_scope::RowId`).
+const ROW_ID_TYPES: [&str; 5] = ["Uuid", "i32", "i64", "u32", "u64"];
 
 /// Appended to a global entity.
 const GLOBAL_IMPL: &str =
@@ -254,6 +261,7 @@ impl EntityFile {
         let mut blocks = Vec::with_capacity(self.blocks.len() + related.len() + 1);
         let mut related = Some(related);
         let (mut imported, mut retyped) = (false, false);
+        let mut id_type = None;
         for block in &self.blocks {
             if is_impl_of(block, "Related") {
                 continue;
@@ -262,6 +270,12 @@ impl EntityFile {
                 blocks.extend(related.take().unwrap_or_default());
             }
             let mut block = block.clone();
+            if kind == Kind::TenantOwned
+                && let Ok(model) = syn::parse_str::<syn::ItemStruct>(&block)
+                && model.ident == "Model"
+            {
+                id_type = id_field_type(&model);
+            }
             if let Some(field) = tenant_id_field {
                 if block.starts_with("use sea_orm :: entity :: prelude :: * ;") {
                     block.push_str(" use tenant_scope :: TenantId ;");
@@ -283,11 +297,38 @@ impl EntityFile {
         }
         blocks.extend(related.take().unwrap_or_default());
         match kind {
-            Kind::TenantOwned => blocks.push(TENANT_SCOPED_IMPL.to_owned()),
+            Kind::TenantOwned => {
+                let id = id_type
+                    .filter(|ty| ROW_ID_TYPES.contains(&ty.as_str()))
+                    .ok_or_else(|| GenerateError::Shape {
+                        table: self.table.clone(),
+                        problem: "the `id` field is not a UUID or a 32/64-bit integer".to_owned(),
+                    })?;
+                blocks.push(tenant_scoped_impl(&id));
+            }
             Kind::Global => blocks.push(GLOBAL_IMPL.to_owned()),
             Kind::SystemOnly => {}
         }
         Ok(blocks.join(BLOCK_SEPARATOR))
+    }
+}
+
+/// The type of the `id` field of `model`, as written (`Uuid`, `i64`, ..); `None` for an optional
+/// or a missing `id`.
+fn id_field_type(model: &syn::ItemStruct) -> Option<String> {
+    let field = model
+        .fields
+        .iter()
+        .find(|f| f.ident.as_ref().is_some_and(|i| i == ID_COLUMN))?;
+    match &field.ty {
+        syn::Type::Path(path) if path.qself.is_none() && path.path.segments.len() == 1 => {
+            let segment = &path.path.segments[0];
+            segment
+                .arguments
+                .is_none()
+                .then(|| segment.ident.to_string())
+        }
+        _ => None,
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! - every column but generated ones (they cannot be written), in table order, with its type
 //!   (read through sea-schema and made the same across backends by the catalog), nullability and
-//!   `auto_increment`; a timestamp with time zone is given as `Timestamp`, which codegen types
+//!   `auto_increment` (not for a column of a composite primary key: see [`statement`]); a timestamp with time zone is given as `Timestamp`, which codegen types
 //!   `DateTimeUtc`;
 //! - the primary key, as a key (so in key order, whatever the table order);
 //! - the unique keys over plain columns that are not partial (codegen supports no other), named;
@@ -41,7 +41,10 @@ pub(crate) fn statement(table: &Table) -> Result<TableCreateStatement, GenerateE
         } else {
             def.not_null();
         }
-        if column.auto_increment {
+        // An integer id of `(tenant_id, id)` is a counter on PostgreSQL and MySQL and none on
+        // SQLite (no rowid alias in a composite key); the runtime assigns it either way, so the
+        // attribute is left out and the entity is the same on every backend.
+        if column.auto_increment && table.primary_key.len() < 2 {
             def.auto_increment();
         }
         stmt.col(def);

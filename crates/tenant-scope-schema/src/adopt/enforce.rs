@@ -195,10 +195,33 @@ async fn set_primary_key(
             });
         }
     };
+    // InnoDB wants an AUTO_INCREMENT column to lead some index (error 1075); the new key is led by
+    // `tenant_id`, so the counter gets an index of its own on `(id)`, in the same statement.
+    let counter_index = match columns {
+        [_, id] if backend == DbBackend::MySql => shape
+            .column(id)
+            .filter(|c| c.auto_increment)
+            .filter(|_| {
+                !shape
+                    .uniques
+                    .iter()
+                    .chain(&shape.indexes)
+                    .any(|k| k.columns.first() == Some(id))
+            })
+            .map(|_| {
+                format!(
+                    ", ADD INDEX {} ({})",
+                    q(backend, &index_name(table, [id])),
+                    q(backend, id)
+                )
+            }),
+        _ => None,
+    }
+    .unwrap_or_default();
     exec(
         db,
         format!(
-            "ALTER TABLE {t} {drop}ADD PRIMARY KEY ({})",
+            "ALTER TABLE {t} {drop}ADD PRIMARY KEY ({}){counter_index}",
             list(backend, columns)
         ),
     )

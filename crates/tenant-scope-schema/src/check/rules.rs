@@ -3,7 +3,7 @@
 use tenant_scope_catalog::{Catalog, Classification, ForeignKey, Key, RefAction, Table, Tenancy};
 
 use super::{Finding, Severity, codes};
-use crate::TENANT_COLUMN;
+use crate::{ID_COLUMN, TENANT_COLUMN};
 
 /// Whether a foreign key maps the child's `tenant_id` to the parent's `tenant_id`.
 pub(super) fn is_tenant_composite(fk: &ForeignKey) -> bool {
@@ -198,6 +198,13 @@ fn table_findings(
                 && (!tenancy.is_tenant_owned(&fk.ref_table) || !is_tenant_composite(fk))
         });
         if !unique && serves_fk {
+            continue;
+        }
+        // InnoDB needs an AUTO_INCREMENT id to lead an index, and `(tenant_id, id)` does not: the
+        // index on `(id)` that `adopt::enforce` adds for it is required, not a mistake.
+        let counter_index =
+            ix.columns == [ID_COLUMN] && table.column(ID_COLUMN).is_some_and(|c| c.auto_increment);
+        if !unique && counter_index {
             continue;
         }
         out.push(Finding::new(
