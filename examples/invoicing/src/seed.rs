@@ -159,7 +159,10 @@ async fn globex_rows(scope: &TenantScope<'_>) -> Result<(), Error> {
     let mut customers = Vec::new();
     for (name, email) in [
         ("Hank Scorpio", "hank@globex.test"),
-        ("Homer", "homer@globex.test"),
+        ("Homer Simpson", "homer@globex.test"),
+        ("Frank Grimes", "frank@globex.test"),
+        ("Mindy Simmons", "mindy@globex.test"),
+        ("Karl Carlson", "karl@globex.test"),
     ] {
         customers.push(
             scope
