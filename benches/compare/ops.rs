@@ -272,6 +272,7 @@ impl Fixture {
             action: Set(action.to_owned()),
             table_name: Set("tasks".to_owned()),
             row_id: Set(Some(row)),
+            row_key: Set(Some(row.to_string())),
             request_id: Set(self.ctx.request_id().to_owned()),
             created_at: Set(now()),
         };

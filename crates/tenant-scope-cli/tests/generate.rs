@@ -188,30 +188,68 @@ test_support::backend_test!(
     }
 );
 
+/// A tenant-owned table `name` with an `id` of column type `id` (foreign key to `tenants`).
+async fn add_table_with_id(t: &TestDb, name: &'static str, id: ColumnDef) {
+    let mut id = id;
+    let stmt = Table::create()
+        .table(name)
+        .col(ColumnDef::new("tenant_id").uuid().not_null())
+        .col(id.not_null())
+        .primary_key(
+            sea_orm::sea_query::Index::create()
+                .col("tenant_id")
+                .col("id"),
+        )
+        .foreign_key(
+            sea_orm::sea_query::ForeignKey::create()
+                .from(name, "tenant_id")
+                .to("tenants", "id"),
+        )
+        .to_owned();
+    t.raw().execute(&stmt).await.expect(name);
+}
+
+// Guarantee: an integer id generates `TenantScoped` with the id type of the table (the runtime
+// assigns integer ids through the database), the same on every backend for a 64-bit id.
 test_support::backend_test!(
-    an_integer_id_is_refused_with_its_own_reason,
+    an_integer_id_generates_with_its_own_type,
     |t: TestDb| async move {
-        let stmt = Table::create()
-            .table("legacy_counters")
-            .col(ColumnDef::new("tenant_id").uuid().not_null())
-            .col(ColumnDef::new("id").big_integer().not_null())
-            .primary_key(
-                sea_orm::sea_query::Index::create()
-                    .col("tenant_id")
-                    .col("id"),
-            )
-            .foreign_key(
-                sea_orm::sea_query::ForeignKey::create()
-                    .from("legacy_counters", "tenant_id")
-                    .to("tenants", "id"),
-            )
-            .to_owned();
-        t.raw().execute(&stmt).await.expect("legacy_counters");
+        add_table_with_id(
+            &t,
+            "legacy_counters",
+            ColumnDef::new("id").big_integer().to_owned(),
+        )
+        .await;
+        let generated = generate(&options(t.url(), &GLOBAL))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", t.backend()));
+        let file = &generated.files[std::path::Path::new("legacy_counters.rs")];
+        assert!(file.contains("pub id: i64,"), "{}: {file}", t.backend());
+        assert!(
+            file.contains("impl tenant_scope::TenantScoped for Entity {\n    type Id = i64;"),
+            "{}: {file}",
+            t.backend()
+        );
+        assert!(!file.contains("auto_increment = true"), "{file}");
+    }
+);
+
+// Guarantee: an id the runtime cannot assign or look up (text) is refused with its own reason,
+// and nothing is written.
+test_support::backend_test!(
+    a_text_id_is_refused_with_its_own_reason,
+    |t: TestDb| async move {
+        add_table_with_id(
+            &t,
+            "legacy_codes",
+            ColumnDef::new("id").string_len(40).to_owned(),
+        )
+        .await;
         let dir = tempfile::tempdir().expect("a temp dir");
         match generate_into(&options(t.url(), &GLOBAL), dir.path()).await {
             Err(GenerateError::Shape { table, problem }) => {
-                assert_eq!(table, "legacy_counters");
-                assert!(problem.contains("is an integer"), "{problem}");
+                assert_eq!(table, "legacy_codes");
+                assert!(problem.contains("UUID or a 32/64-bit"), "{problem}");
             }
             other => panic!("{}: {other:?}", t.backend()),
         }

@@ -24,6 +24,10 @@ pub mod idp;
 pub mod schema;
 pub mod seed;
 
+/// docs/bring-your-own-schema.md, compiled: its Rust blocks are doctests of this crate.
+#[doc = include_str!("../../../docs/bring-your-own-schema.md")]
+pub mod walkthrough {}
+
 // tenant-scope: allow(connection-type) setup as the schema owner (migrate, adopt); the service itself gets only the TenantDb
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;

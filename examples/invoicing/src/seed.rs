@@ -23,8 +23,10 @@ const PRODUCTS: [(&str, &str, i64); 3] = [
     ("SKATES-R", "Rocket skates", 12_999),
     ("SEED-5", "Bird seed, 5 kg", 299),
 ];
-/// The legacy invoices: (number, customer email, lines as (sku, quantity)).
-const INVOICES: [(&str, &str, &[(&str, i64)]); 4] = [
+/// One legacy invoice: (number, customer email, lines as (sku, quantity)).
+type LegacyInvoice = (&'static str, &'static str, &'static [(&'static str, i64)]);
+/// The legacy invoices.
+const INVOICES: [LegacyInvoice; 4] = [
     (
         "A-1001",
         "wile@acme.test",
