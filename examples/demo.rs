@@ -114,6 +114,8 @@ async fn provision(
             id: Set(TenantId::new()),
             name: Set(name.to_owned()),
             created_at: Set(Utc::now()),
+            // No slug (the subdomain name): requests name tenants by their keys.
+            ..Default::default()
         })
         .await
         .map_err(|e| match e {

@@ -74,7 +74,7 @@ pub use entity::{Global, RowId, TenantScoped};
 pub use error::{DbError, Error, Result};
 pub use scoped::{AllTenants, GlobalOnly, Joinable, OneTenant, ScopeKind, Scoped, ScopedPaginator};
 pub use self_check::Risk;
-pub use tenant::{Actor, TenantContext, TenantId};
+pub use tenant::{Actor, TenantContext, TenantId, TenantSlug};
 pub use verify::{
     API_KEYS_WRITE, ApiKeyVerifier, IssuedKey, MembershipVerifier, TenantVerifier, Verified,
     VerifierDb,

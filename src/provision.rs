@@ -19,7 +19,7 @@
 //! Errors are the library's: a user, role or permission that is not in the tenant (another tenant's
 //! included) is [`Error::NotFound`], exactly like one that never existed; a duplicate (a tenant name,
 //! a user's email or a role's name in the tenant, a membership that exists) is [`Error::Conflict`]
-//! and writes nothing; an empty name is [`Error::Invalid`].
+//! and writes nothing; an empty name or a malformed [`TenantSlug`] is [`Error::Invalid`].
 //!
 //! API keys are issued by [`ApiKeyVerifier::issue`](crate::ApiKeyVerifier::issue), on the same scope.
 //!
@@ -48,10 +48,10 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use uuid::Uuid;
 
 use crate::audit::AuditAction;
-use crate::contract::TENANTS_TABLE;
+use crate::contract::{SLUG_COLUMN, TENANTS_TABLE};
 use crate::db::{SystemDb, TenantScope};
 use crate::error::{Error, Result};
-use crate::tenant::{TenantContext, TenantId};
+use crate::tenant::{TenantContext, TenantId, TenantSlug};
 
 /// The permission a verified (non-system) context needs to provision inside its own tenant. A
 /// context from [`SystemDb::context_for`] always may.
@@ -85,14 +85,63 @@ pub struct Role {
 /// [`Error::Invalid`] for an empty name; [`Error::Conflict`] if a tenant of that name exists (tenant
 /// names are globally unique: they are not tenant data).
 pub async fn create_tenant(system: &SystemDb<'_>, name: &str) -> Result<TenantContext> {
+    insert_tenant(system, name, None).await
+}
+
+/// Creates the tenant `name` with the subdomain name `slug` (see [`TenantSlug`]), like
+/// [`create_tenant`].
+///
+/// # Errors
+///
+/// As [`create_tenant`]; [`Error::Invalid`] for a malformed slug (nothing is written);
+/// [`Error::Conflict`] if another tenant has the slug.
+pub async fn create_tenant_with_slug(
+    system: &SystemDb<'_>,
+    name: &str,
+    slug: &str,
+) -> Result<TenantContext> {
+    let slug = TenantSlug::parse(slug)?;
+    insert_tenant(system, name, Some(slug)).await
+}
+
+/// The tenant row of [`create_tenant`] and [`create_tenant_with_slug`].
+async fn insert_tenant(
+    system: &SystemDb<'_>,
+    name: &str,
+    slug: Option<TenantSlug>,
+) -> Result<TenantContext> {
     let name = non_empty("tenant name", name)?;
     let id = TenantId::new();
     let mut stmt = Query::insert();
     stmt.into_table(TENANTS_TABLE)
-        .columns(["id", "name", "created_at"])
-        .values_panic([Expr::val(id), Expr::val(name), Expr::val(Utc::now())]);
+        .columns(["id", "name", "created_at", SLUG_COLUMN])
+        .values_panic([
+            Expr::val(id),
+            Expr::val(name),
+            Expr::val(Utc::now()),
+            Expr::val(slug.map(|slug| slug.as_str().to_owned())),
+        ]);
     system.execute_statement(&stmt).await?;
     Ok(system.context_for(id))
+}
+
+/// Sets the subdomain name of `tenant` to `slug` (see [`TenantSlug`]), or removes it with `None`;
+/// from then on `<slug>.<base domain>` names the tenant, and the slug it had no longer does.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] for a malformed slug; [`Error::NotFound`] if there is no such tenant;
+/// [`Error::Conflict`] if another tenant has the slug. Nothing is written on an error.
+pub async fn set_slug(system: &SystemDb<'_>, tenant: TenantId, slug: Option<&str>) -> Result<()> {
+    let slug = slug.map(TenantSlug::parse).transpose()?;
+    let mut stmt = Query::update();
+    stmt.table(TENANTS_TABLE)
+        .value(SLUG_COLUMN, slug.map(|slug| slug.as_str().to_owned()))
+        .and_where(Expr::col("id").eq(tenant));
+    match system.execute_statement(&stmt).await? {
+        0 => Err(Error::NotFound),
+        _ => Ok(()),
+    }
 }
 
 /// The permission `code`, created with `description` if it does not exist yet (through system

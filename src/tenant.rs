@@ -1,4 +1,4 @@
-//! Tenant identity: [`TenantId`] and the verified [`TenantContext`].
+//! Tenant identity: [`TenantId`], [`TenantSlug`] and the verified [`TenantContext`].
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -84,6 +84,83 @@ impl FromStr for TenantId {
 impl sea_orm::TryFromU64 for TenantId {
     fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {
         Err(sea_orm::DbErr::ConvertFromU64("TenantId"))
+    }
+}
+
+/// The name of a tenant in a subdomain: `acme` in `acme.app.example.com`, kept in the `slug` column of
+/// the `tenants` table.
+///
+/// A slug is a DNS label in lowercase: 1 to 63 characters of `a`-`z`, `0`-`9` and `-`, neither
+/// starting nor ending with `-`. It may not read as a tenant id (32 hex digits), so that a subdomain
+/// is always either a tenant id or a slug, never both. [`TenantSlug::parse`] lowercases first:
+/// hosts are case-insensitive.
+///
+/// Like a [`TenantId`], a slug is only a name, not a proof: the resolver of the `axum` feature
+/// serves a request whose host names a slug only if the slug is the verified credential's tenant's
+/// (`tenant_scope::http::TenantResolver::subdomains`). Slugs are set by provisioning
+/// ([`provision::create_tenant_with_slug`](crate::provision::create_tenant_with_slug),
+/// [`provision::set_slug`](crate::provision::set_slug)).
+///
+/// ```
+/// use tenant_scope::TenantSlug;
+///
+/// assert_eq!(TenantSlug::parse("Acme-Corp")?.as_str(), "acme-corp");
+/// for bad in ["", "-acme", "acme-", "acme.corp", "acme_corp", "0192f3a07c1e7cc38a5e3f1d2b4c5d6e"] {
+///     assert!(TenantSlug::parse(bad).is_err(), "{bad}");
+/// }
+/// # Ok::<(), tenant_scope::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TenantSlug(String);
+
+impl TenantSlug {
+    /// The longest slug: a DNS label's limit.
+    pub const MAX_LEN: usize = 63;
+
+    /// The slug `text` names, lowercased.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`](crate::Error::Invalid), saying which rule `text` breaks (the text itself is
+    /// the caller's own input and is not repeated).
+    pub fn parse(text: &str) -> Result<Self, crate::Error> {
+        let invalid = |why: &str| crate::Error::Invalid(format!("malformed tenant slug: {why}"));
+        if text.is_empty() || text.len() > Self::MAX_LEN {
+            return Err(invalid("it must have 1 to 63 characters"));
+        }
+        let slug = text.to_ascii_lowercase();
+        if !slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid("only letters a-z, digits and '-' are allowed"));
+        }
+        if slug.starts_with('-') || slug.ends_with('-') {
+            return Err(invalid("it may not start or end with '-'"));
+        }
+        if Uuid::try_parse(&slug).is_ok() {
+            return Err(invalid("it may not read as a tenant id"));
+        }
+        Ok(Self(slug))
+    }
+
+    /// The slug, in lowercase.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantSlug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for TenantSlug {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
     }
 }
 

@@ -2,9 +2,10 @@
 //!
 //! - resolution, on every backend: a valid key is served as its tenant; every refusal (no, blank,
 //!   malformed, non-Bearer, unknown, revoked, wrong key; two credentials; a named tenant that is not
-//!   the key's, existing or not) is the same 401; the `X-Tenant-Id` header, subdomains and the
-//!   default tenant each agree, disagree (401) or are malformed (400); another tenant's row is the
-//!   404 of a row that never existed;
+//!   the key's, existing or not) is the same 401; the `X-Tenant-Id` header, subdomains (by tenant
+//!   id and by slug) and the default tenant each agree, disagree (401) or are malformed (400); a key
+//!   with another tenant's slug, an unknown slug or a malformed one is the same 401 and writes
+//!   nothing; another tenant's row is the 404 of a row that never existed;
 //! - request ids: taken, echoed, generated, replaced when invalid, the same in the context, the
 //!   header and error bodies;
 //! - the error shape: every `ApiError` and every axum rejection (415, 400, 422, 413, bad path and
@@ -33,7 +34,7 @@ use serde_json::{Value, json};
 use tenant_scope::http::{
     ApiError, REQUEST_ID_HEADER, RequestId, TENANT_HEADER, Tenant, TenantResolver, request_id_layer,
 };
-use tenant_scope::{ApiKeyVerifier, Error, TenantDb, TenantId};
+use tenant_scope::{ApiKeyVerifier, Error, TenantDb, TenantId, provision};
 use test_support::TestDb;
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -552,10 +553,10 @@ test_support::backend_test!(
         ] {
             assert_denied(&send(&app, whoami(&host)).await, &reference);
         }
-        // Other hosts name no tenant: served as the key's tenant.
+        // Other hosts name no tenant: served as the key's tenant. (A label that is no tenant id is
+        // a slug: `a_slug_names_its_tenant_and_any_other_label_is_the_same_401`.)
         for host in [
             "example.com".to_owned(),
-            "www.example.com".to_owned(),
             "localhost:3000".to_owned(),
             format!("{}.other.com", f.b.id),
             format!("x.{}.example.com", f.b.id),
@@ -613,6 +614,125 @@ test_support::backend_test!(
     }
 );
 
+/// The tables a request could write to, for "nothing written".
+const WRITTEN: &[&str] = &[
+    "tenants",
+    "users",
+    "api_keys",
+    "projects",
+    "audit_events",
+    "system_audit_events",
+];
+
+test_support::backend_test!(
+    a_slug_names_its_tenant_and_any_other_label_is_the_same_401,
+    |t: TestDb| async move {
+        let f = fixture(&t).await;
+        let system = f.db.system("test: tenant slugs").await.expect("system");
+        provision::set_slug(&system, f.a.id, Some("acme"))
+            .await
+            .expect("A's slug");
+        provision::set_slug(&system, f.b.id, Some("globex"))
+            .await
+            .expect("B's slug");
+        drop(system);
+        let app = tenant_app(TenantResolver::new(f.db.clone()).subdomains("example.com"));
+        let reference = reference_401(&app).await;
+        let (a_key, b_key) = (bearer(&f.a.key), bearer(&f.b.key));
+        let at = |host: &str, key: &str, path: &str| {
+            get_with(path, &[("authorization", key), ("host", host)])
+        };
+
+        // A slug names its tenant, in any case, with a port or a trailing dot.
+        for host in [
+            "acme.example.com",
+            "ACME.Example.com:8443",
+            "acme.example.com.",
+        ] {
+            assert_served_as(&send(&app, at(host, &a_key, "/whoami")).await, f.a.id);
+        }
+        assert_served_as(
+            &send(&app, at("globex.example.com", &b_key, "/whoami")).await,
+            f.b.id,
+        );
+        let own = send(
+            &app,
+            at(
+                "acme.example.com",
+                &a_key,
+                &format!("/projects/{}", f.a.project),
+            ),
+        )
+        .await;
+        assert_eq!(own.status, StatusCode::OK, "{own:?}");
+
+        // A's key with B's slug, with a slug no tenant has, with labels that are no slug: the same
+        // 401, on every route, and nothing written.
+        let before = t.row_counts(WRITTEN).await;
+        let long = format!("{}.example.com", "a".repeat(64));
+        let a_header = f.a.id.to_string();
+        let b_header = f.b.id.to_string();
+        let revoked = bearer(&f.a.revoked);
+        let mut refused: Vec<(&str, Vec<(&str, &str)>)> = Vec::new();
+        for host in [
+            "globex.example.com",
+            "initech.example.com",
+            "www.example.com",
+            "acme_corp.example.com",
+            "-acme.example.com",
+            long.as_str(),
+        ] {
+            refused.push((host, vec![("authorization", &a_key), ("host", host)]));
+        }
+        // The header cannot lend a slug its tenant, nor the slug the header: both must be the key's.
+        refused.push((
+            "B's slug, A's header",
+            vec![
+                ("authorization", &a_key),
+                ("host", "globex.example.com"),
+                (TENANT_HEADER, &a_header),
+            ],
+        ));
+        refused.push((
+            "A's slug, B's header",
+            vec![
+                ("authorization", &a_key),
+                ("host", "acme.example.com"),
+                (TENANT_HEADER, &b_header),
+            ],
+        ));
+        // A bad credential with the right slug.
+        refused.push((
+            "A's slug, A's revoked key",
+            vec![("authorization", &revoked), ("host", "acme.example.com")],
+        ));
+        for (what, headers) in &refused {
+            let reply = send(&app, get_with("/whoami", headers)).await;
+            assert_denied(&reply, &reference);
+            for project in [f.a.project, f.b.project] {
+                let reply = send(&app, get_with(&format!("/projects/{project}"), headers)).await;
+                assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}: {reply:?}");
+            }
+        }
+        assert_eq!(t.row_counts(WRITTEN).await, before, "nothing was written");
+
+        // A renamed tenant: the new slug names it, the old one no longer does.
+        let system = f.db.system("test: rename a slug").await.expect("system");
+        provision::set_slug(&system, f.a.id, Some("acme-corp"))
+            .await
+            .expect("rename");
+        drop(system);
+        assert_served_as(
+            &send(&app, at("acme-corp.example.com", &a_key, "/whoami")).await,
+            f.a.id,
+        );
+        assert_denied(
+            &send(&app, at("acme.example.com", &a_key, "/whoami")).await,
+            &reference,
+        );
+    }
+);
+
 test_support::backend_test!(
     the_default_tenant_applies_when_nothing_names_one,
     |t: TestDb| async move {
@@ -652,7 +772,8 @@ test_support::backend_test!(
         .await;
         assert_denied(&reply, &reference);
 
-        // With subdomains: a tenant host names its tenant; another host falls back to the default.
+        // With subdomains: a tenant host names its tenant; a host that names none falls back to the
+        // default.
         let hosts = tenant_app(
             TenantResolver::new(f.db.clone())
                 .subdomains("example.com")
@@ -669,7 +790,7 @@ test_support::backend_test!(
             &hosts,
             get_with(
                 "/whoami",
-                &[("authorization", &b_key), ("host", "www.example.com")],
+                &[("authorization", &b_key), ("host", "example.com")],
             ),
         )
         .await;

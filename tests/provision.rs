@@ -191,3 +191,102 @@ test_support::backend_test!(provisioning_errors, |t: TestDb| async move {
     assert_eq!(count(t.raw(), "roles", None).await, roles_before);
     assert_eq!(count(t.raw(), "user_roles", None).await, members_before + 1);
 });
+
+/// The slug of `tenant`, read by the owner.
+async fn slug_of(conn: &DatabaseConnection, tenant: TenantId) -> Option<String> {
+    let mut stmt = Query::select();
+    stmt.column("slug")
+        .from("tenants")
+        .and_where(Expr::col("id").eq(tenant));
+    conn.query_one(&stmt)
+        .await
+        .expect("slug")
+        .expect("a tenant")
+        .try_get::<Option<String>>("", "slug")
+        .expect("slug")
+}
+
+test_support::backend_test!(tenant_slugs, |t: TestDb| async move {
+    let db = t.tenant_db().await;
+    let system = db
+        .system("provision tenants with slugs")
+        .await
+        .expect("system");
+    let acme = provision::create_tenant_with_slug(&system, "Acme", "Acme")
+        .await
+        .expect("Acme");
+    let globex = provision::create_tenant(&system, "Globex")
+        .await
+        .expect("Globex");
+    // Slugs are stored in lowercase.
+    assert_eq!(
+        slug_of(t.raw(), acme.tenant()).await.as_deref(),
+        Some("acme")
+    );
+    assert_eq!(slug_of(t.raw(), globex.tenant()).await, None);
+
+    let tenants_before = count(t.raw(), "tenants", None).await;
+    for bad in [
+        "",
+        "-globex",
+        "globex-",
+        "glo.bex",
+        "glo_bex",
+        &"g".repeat(64),
+    ] {
+        assert!(
+            matches!(
+                provision::create_tenant_with_slug(&system, "Initech", bad).await,
+                Err(Error::Invalid(_))
+            ),
+            "{bad:?}"
+        );
+        assert!(
+            matches!(
+                provision::set_slug(&system, globex.tenant(), Some(bad)).await,
+                Err(Error::Invalid(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    // A slug that reads as a tenant id would make a subdomain mean two things.
+    let id_like = globex.tenant().as_uuid().simple().to_string();
+    assert!(matches!(
+        provision::set_slug(&system, globex.tenant(), Some(&id_like)).await,
+        Err(Error::Invalid(_))
+    ));
+    // Slugs are globally unique, in any case.
+    assert!(matches!(
+        provision::create_tenant_with_slug(&system, "Initech", "ACME").await,
+        Err(Error::Conflict)
+    ));
+    assert!(matches!(
+        provision::set_slug(&system, globex.tenant(), Some("acme")).await,
+        Err(Error::Conflict)
+    ));
+    assert!(matches!(
+        provision::set_slug(&system, TenantId::new(), Some("nobody")).await,
+        Err(Error::NotFound)
+    ));
+    assert_eq!(count(t.raw(), "tenants", None).await, tenants_before);
+    assert_eq!(
+        slug_of(t.raw(), globex.tenant()).await,
+        None,
+        "nothing written"
+    );
+
+    // Set, set again (the same value is no error), change, remove.
+    for slug in [Some("globex"), Some("globex"), Some("globex-corp"), None] {
+        provision::set_slug(&system, globex.tenant(), slug)
+            .await
+            .expect("set");
+        assert_eq!(slug_of(t.raw(), globex.tenant()).await.as_deref(), slug);
+    }
+    // A removed slug is free again; several tenants may have none.
+    provision::set_slug(&system, acme.tenant(), None)
+        .await
+        .expect("remove");
+    provision::set_slug(&system, globex.tenant(), Some("acme"))
+        .await
+        .expect("reuse");
+});

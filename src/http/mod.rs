@@ -53,16 +53,20 @@
 //! credential's tenant; nothing named means the credential's tenant):
 //!
 //! - the `X-Tenant-Id` header ([`TENANT_HEADER`]; on by default, [`TenantResolver::tenant_header`]);
-//! - the host, with [`TenantResolver::subdomains`]: `<tenant id>.<base domain>` (the `Host`
-//!   header, or the URI's authority on HTTP/2; the port and a trailing dot are ignored). Any other
-//!   host names no tenant: the base domain itself, `www.<base domain>`, a label that is not a tenant
-//!   id, a deeper subdomain, another domain. `X-Forwarded-Host` is not read: a proxy in front must
-//!   pass the original `Host` on;
+//! - the host, with [`TenantResolver::subdomains`]: `<label>.<base domain>` (the `Host` header, or
+//!   the URI's authority on HTTP/2; case-insensitive, the port and a trailing dot are ignored) names
+//!   a tenant by its id if the label is a tenant id, else by its [slug](crate::TenantSlug)
+//!   (`acme.app.example.com`, the `slug` column of `tenants`). Every such label names a tenant: one
+//!   that is no tenant's slug, or not a well-formed slug at all (`www`, `acme_corp`), names a
+//!   tenant that does not exist, and the request is refused. Any other host names no tenant: the
+//!   base domain itself, a deeper subdomain, another domain. `X-Forwarded-Host` is not read: a
+//!   proxy in front must pass the original `Host` on;
 //! - when neither names one, the [default tenant](TenantResolver::default_tenant), if configured
 //!   (single-tenant installs).
 //!
 //! A tenant id is a UUID, hyphenated (`0192f3a0-7c1e-7cc3-8a5e-3f1d2b4c5d6e`) or simple (32 hex
-//! digits), in any case.
+//! digits), in any case. A slug never reads as one ([`TenantSlug::parse`](crate::TenantSlug::parse)
+//! refuses it), so a label is always one or the other.
 //!
 //! | the request | answer |
 //! |---|---|
@@ -71,13 +75,17 @@
 //! | a malformed, unknown, revoked or wrong key; a token that is expired, not yet valid, forged, for another audience or issuer, of a user who is not a member of the tenant it names | 401 `unauthorized` |
 //! | the header and the host name different tenants | 401 `unauthorized` |
 //! | what is named (header, host or default) is not the credential's tenant — whether or not that tenant exists | 401 `unauthorized` |
+//! | the host's slug is not the credential's tenant's: another tenant's slug, a slug no tenant has, a malformed one | 401 `unauthorized` |
 //! | `X-Tenant-Id` is not a tenant id, or appears twice | 400 `invalid` |
 //! | more than one `Host` header (subdomains on) | 400 `invalid` |
 //! | the database fails while verifying | 500 `internal` |
 //!
 //! Every 401 is the same response, whatever its reason (the body differs only in its
 //! `request_id`), with `WWW-Authenticate: Bearer`. It never says whether a tenant or a key exists:
-//! a named tenant is only ever compared with the credential's tenant, never looked up. A named tenant
+//! a named tenant is only ever compared with the credential's tenant, never looked up. A slug is
+//! looked up once, after the credential is verified and only together with the credential's
+//! tenant (`WHERE id = <credential's tenant> AND slug = <label>`), so the answer and the work are
+//! the same whether another tenant has that slug or none has. A named tenant
 //! that is not the credential's is a 401, not a 403 or a 404: the caller is not authenticated for that
 //! tenant at all.
 //!

@@ -6,13 +6,17 @@ use std::sync::Arc;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::request_id::RequestId;
+use crate::contract::{ID_COLUMN, SLUG_COLUMN, TENANTS_TABLE};
 use crate::db::TenantDb;
 use crate::error::{Error, Result};
-use crate::tenant::{TenantContext, TenantId};
+use crate::exec::read;
+use crate::tenant::{TenantContext, TenantId, TenantSlug};
 use crate::verify::{ApiKeyVerifier, MembershipVerifier, TenantVerifier};
 
 /// The header that names the tenant of a request: `x-tenant-id`.
@@ -114,7 +118,7 @@ impl<V: ClaimFromRequest> RequestVerifier for V {
 /// # fn f(db: tenant_scope::TenantDb, tenant: tenant_scope::TenantId) {
 /// use tenant_scope::http::TenantResolver;
 ///
-/// // `<tenant id>.api.example.com` names the tenant, and so does `X-Tenant-Id` (the default).
+/// // `<tenant id or slug>.api.example.com` names the tenant, and so does `X-Tenant-Id` (the default).
 /// let resolver = TenantResolver::new(db.clone()).subdomains("api.example.com");
 /// // A single-tenant install: the key's tenant must be this one unless the request names one.
 /// let single = TenantResolver::new(db).tenant_header(false).default_tenant(tenant);
@@ -183,9 +187,12 @@ impl TenantResolver {
         self
     }
 
-    /// Names the tenant by the host: `<tenant id>.<base_domain>` (case-insensitive, port and
-    /// trailing dot ignored) names that tenant, which must be the credential's; any other host names
-    /// none. The tenant id is a UUID, hyphenated or simple. An empty base domain matches no host.
+    /// Names the tenant by the host: `<label>.<base_domain>` (case-insensitive, port and trailing
+    /// dot ignored) names the tenant whose id the label is (a UUID, hyphenated or simple), or else
+    /// whose [slug](crate::TenantSlug) it is; that tenant must be the credential's. A label that is
+    /// no tenant's slug is refused like another tenant's (the same 401). Any other host (the base
+    /// domain itself, a deeper subdomain, another domain) names none. An empty base domain matches
+    /// no host.
     #[must_use]
     pub fn subdomains(mut self, base_domain: impl Into<String>) -> Self {
         let base: String = base_domain.into();
@@ -220,14 +227,16 @@ impl TenantResolver {
             Some(base) => host(parts)?.and_then(|host| tenant_of_host(&host, base)),
             None => None,
         };
-        let named = match (by_header, by_host) {
-            (Some(header), Some(host)) if header != host => {
+        let (named, slug) = match (by_header, by_host) {
+            (Some(header), Some(HostTenant::Id(host))) if header != host => {
                 return Err(denied(
                     &request_id,
                     "the header and the host name different tenants",
                 ));
             }
-            (header, host) => header.or(host).or(self.default_tenant),
+            (header, Some(HostTenant::Id(host))) => (Some(header.unwrap_or(host)), None),
+            (header, Some(HostTenant::Slug(slug))) => (header, Some(slug)),
+            (header, None) => (header.or(self.default_tenant), None),
         };
         let ctx = match self.verifier.verify_request(&self.db, parts).await {
             Ok(Some(ctx)) => ctx,
@@ -241,6 +250,14 @@ impl TenantResolver {
             return Err(denied(
                 &request_id,
                 "the named tenant is not the credential's",
+            ));
+        }
+        if let Some(slug) = slug
+            && !has_slug(&self.db, ctx.tenant(), &slug).await?
+        {
+            return Err(denied(
+                &request_id,
+                "the host's slug is not the credential's tenant's",
             ));
         }
         Ok(ctx.with_request_id(request_id.as_str()))
@@ -284,9 +301,19 @@ fn host(parts: &Parts) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// What the host of a request names, with [`TenantResolver::subdomains`].
+#[derive(Debug, PartialEq, Eq)]
+enum HostTenant {
+    /// A tenant id.
+    Id(TenantId),
+    /// A slug, as the host has it (lowercased; not necessarily a well-formed [`TenantSlug`]: a
+    /// malformed one names a tenant that cannot exist).
+    Slug(String),
+}
+
 /// The tenant a host names under `base` (normalized: lowercase, no outer dots): the one label
-/// before `.base`, if it is a tenant id.
-fn tenant_of_host(host: &str, base: &str) -> Option<TenantId> {
+/// before `.base`, a tenant id or else a slug.
+fn tenant_of_host(host: &str, base: &str) -> Option<HostTenant> {
     let host = host.trim().to_ascii_lowercase();
     let name = match host.split_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
@@ -296,10 +323,31 @@ fn tenant_of_host(host: &str, base: &str) -> Option<TenantId> {
     };
     let name = name.strip_suffix('.').unwrap_or(name);
     let label = name.strip_suffix(base)?.strip_suffix('.')?;
-    if label.contains('.') {
+    if label.is_empty() || label.contains('.') {
         return None;
     }
-    parse_tenant(label)
+    Some(match parse_tenant(label) {
+        Some(id) => HostTenant::Id(id),
+        None => HostTenant::Slug(label.to_owned()),
+    })
+}
+
+/// Whether `slug` is the slug of `tenant`: the one lookup a slug gets, and only with the verified
+/// credential's tenant, so its answer is the same whether another tenant has the slug or none has.
+async fn has_slug(db: &TenantDb, tenant: TenantId, slug: &str) -> Result<bool, ApiError> {
+    let Ok(slug) = TenantSlug::parse(slug) else {
+        return Ok(false);
+    };
+    let mut stmt = Query::select();
+    stmt.expr(Expr::val(1))
+        .from(TENANTS_TABLE)
+        .and_where(Expr::col(ID_COLUMN).eq(tenant))
+        .and_where(Expr::col(SLUG_COLUMN).eq(slug.as_str()))
+        .limit(1);
+    let rows = read!(db.app_exec(), None, tracing::Span::none(), |conn| conn
+        .query_all(&stmt)
+        .await)?;
+    Ok(!rows.is_empty())
 }
 
 /// A tenant id: a UUID, hyphenated (36 characters) or simple (32 hex digits), any case.
@@ -391,8 +439,9 @@ mod tests {
     }
 
     #[test]
-    fn a_host_names_a_tenant_only_as_one_id_label_of_the_base_domain() {
+    fn a_host_names_a_tenant_only_as_one_label_of_the_base_domain() {
         let base = "example.com";
+        let id = Some(HostTenant::Id(tenant()));
         for host in [
             format!("{ID}.example.com"),
             format!("{SIMPLE}.example.com"),
@@ -400,16 +449,31 @@ mod tests {
             format!("{ID}.example.com:8080"),
             format!("{ID}.example.com."),
         ] {
-            assert_eq!(tenant_of_host(&host, base), Some(tenant()), "{host}");
+            assert_eq!(tenant_of_host(&host, base), id, "{host}");
         }
+        // Any other label is a slug, well-formed or not (a malformed one matches no tenant).
+        for (host, slug) in [
+            ("acme.example.com", "acme"),
+            ("ACME.Example.com:443", "acme"),
+            ("www.example.com.", "www"),
+            ("acme_corp.example.com", "acme_corp"),
+            ("-acme.example.com", "-acme"),
+        ] {
+            let named = Some(HostTenant::Slug(slug.to_owned()));
+            assert_eq!(tenant_of_host(host, base), named, "{host}");
+        }
+        assert_eq!(
+            tenant_of_host(&format!("{{{ID}}}.example.com"), base),
+            Some(HostTenant::Slug(format!("{{{ID}}}"))),
+        );
         for host in [
             "example.com".to_owned(),
-            "www.example.com".to_owned(),
+            ".example.com".to_owned(),
             format!("{ID}.other.com"),
             format!("x.{ID}.example.com"),
             format!("{ID}.x.example.com"),
             format!("{ID}example.com"),
-            format!("{{{ID}}}.example.com"),
+            "acme.example.com.evil.test".to_owned(),
             format!("urn:uuid:{ID}.example.com"),
             format!("{ID}.example.com:port"),
             "[::1]:8080".to_owned(),

@@ -12,6 +12,10 @@ pub const ID_COLUMN: &str = "id";
 /// The global table of tenants that every `tenant_id` references. Always global.
 pub const TENANTS_TABLE: &str = "tenants";
 
+/// The column of [`TENANTS_TABLE`] that holds a tenant's slug, its name in a subdomain (nullable,
+/// globally unique).
+pub const SLUG_COLUMN: &str = "slug";
+
 /// The tenant-owned table where the library writes one audit event per write of a tenant
 /// (`insert`, `update`, `delete`, `update_many`, `delete_many`), in the same transaction as the
 /// write.

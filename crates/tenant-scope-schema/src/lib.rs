@@ -162,7 +162,7 @@ pub use names::{foreign_key_name, index_name, unique_name};
 pub use table::{OnDelete, TenantTable};
 /// The names the schema conventions are about, as the runtime uses them (`tenant_scope::contract`).
 pub use tenant_scope::contract::{
-    AUDIT_TABLE, ID_COLUMN, SYSTEM_AUDIT_TABLE, TENANT_COLUMN, TENANTS_TABLE,
+    AUDIT_TABLE, ID_COLUMN, SLUG_COLUMN, SYSTEM_AUDIT_TABLE, TENANT_COLUMN, TENANTS_TABLE,
 };
 
 /// The code blocks of docs/schema.md, docs/postgres.md and docs/adopting.md compile as doctests, so

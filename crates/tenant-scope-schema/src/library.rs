@@ -19,8 +19,8 @@ use sea_orm::sea_query::{ColumnDef, Index, Table, TableCreateStatement};
 use sea_orm_migration::{DbErr, SchemaManager};
 
 use crate::{
-    AUDIT_TABLE, ID_COLUMN, OnDelete, SYSTEM_AUDIT_TABLE, TENANTS_TABLE, TenantTable, drop_tables,
-    rls, unique_name,
+    AUDIT_TABLE, ID_COLUMN, OnDelete, SLUG_COLUMN, SYSTEM_AUDIT_TABLE, TENANTS_TABLE, TenantTable,
+    drop_tables, rls, unique_name,
 };
 
 /// The library's global tables, which the application role may only read: `tenants` and
@@ -40,7 +40,8 @@ pub const LIBRARY_TENANT_TABLES: &[&str] = &[
 ];
 
 /// The `CREATE TABLE` of [`TENANTS_TABLE`]: `id`, `name` (globally unique: a tenant's name is not
-/// tenant data), `created_at`.
+/// tenant data), `created_at`, and `slug` (nullable, globally unique: the name of the tenant in a
+/// subdomain, `acme.app.example.com`; the resolver of the `axum` feature reads it).
 ///
 /// ```
 /// use sea_orm::sea_query::PostgresQueryBuilder;
@@ -49,8 +50,9 @@ pub const LIBRARY_TENANT_TABLES: &[&str] = &[
 ///     tenant_scope_schema::tenants_table().to_string(PostgresQueryBuilder),
 ///     concat!(
 ///         r#"CREATE TABLE "tenants" ( "id" uuid NOT NULL PRIMARY KEY, "name" varchar NOT NULL, "#,
-///         r#""created_at" timestamp with time zone NOT NULL, "#,
-///         r#"CONSTRAINT "uq_tenants_name" UNIQUE ("name") )"#
+///         r#""created_at" timestamp with time zone NOT NULL, "slug" varchar NULL, "#,
+///         r#"CONSTRAINT "uq_tenants_name" UNIQUE ("name"), "#,
+///         r#"CONSTRAINT "uq_tenants_slug" UNIQUE ("slug") )"#
 ///     )
 /// );
 /// ```
@@ -64,11 +66,18 @@ pub fn tenants_table() -> TableCreateStatement {
                 .timestamp_with_time_zone()
                 .not_null(),
         )
+        .col(ColumnDef::new(SLUG_COLUMN).string().null())
         .index(
             Index::create()
                 .name(unique_name(TENANTS_TABLE, ["name"]))
                 .unique()
                 .col("name"),
+        )
+        .index(
+            Index::create()
+                .name(unique_name(TENANTS_TABLE, [SLUG_COLUMN]))
+                .unique()
+                .col(SLUG_COLUMN),
         )
         .to_owned()
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectOptions, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend};
 
 use crate::conn::{HarnessError, connect, connect_admin, connect_options, exec, query_strings};
 use crate::env::{Backend, loopback_without_tls, redact, say, server_url_from_env, with_user};
@@ -196,6 +196,26 @@ impl TestDb {
     /// How long creating (and migrating) the database took.
     pub fn setup_time(&self) -> Duration {
         self.setup_time
+    }
+
+    /// The number of rows of each of `tables`, read as the owner (so row level security hides
+    /// nothing): compare a snapshot before and after a refused request to prove nothing was written.
+    pub async fn row_counts(&self, tables: &[&str]) -> Vec<(String, i64)> {
+        let mut counts = Vec::with_capacity(tables.len());
+        for table in tables {
+            let sql = format!("SELECT COUNT(*) FROM {table}");
+            let row = self
+                .raw
+                .query_one_raw(sea_orm::Statement::from_string(self.db_backend(), sql))
+                .await
+                .unwrap_or_else(|e| panic!("counting the rows of {table}: {e}"))
+                .unwrap_or_else(|| panic!("counting the rows of {table}: no row"));
+            let count = row
+                .try_get_by_index::<i64>(0)
+                .unwrap_or_else(|e| panic!("counting the rows of {table}: {e}"));
+            counts.push(((*table).to_owned(), count));
+        }
+        counts
     }
 
     /// Opens another pool on the database (statement logging off).

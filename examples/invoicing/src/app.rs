@@ -51,11 +51,17 @@ impl FromRef<AppState> for TenantResolver {
     }
 }
 
+/// The base domain under which a subdomain names a tenant by its slug: `acme.invoicing.localhost`
+/// (`*.localhost` is the loopback address for curl and browsers). A request to another host (such
+/// as `127.0.0.1:3001`) is served as its token's tenant.
+pub const BASE_DOMAIN: &str = "invoicing.localhost";
+
 /// The service, authenticating callers with `verifier`; `request_id_layer` outermost, so every
-/// error (the extractors' rejections too) has the one JSON shape.
+/// error (the extractors' rejections too) has the one JSON shape. A host under [`BASE_DOMAIN`]
+/// must name the token's tenant (by slug or id), or the request is the same 401 as a bad token.
 pub fn router(db: TenantDb, verifier: JwtVerifier) -> Router {
     let state = AppState {
-        resolver: TenantResolver::with_verifier(db, verifier),
+        resolver: TenantResolver::with_verifier(db, verifier).subdomains(BASE_DOMAIN),
     };
     Router::new()
         .route("/customers", get(list_customers).post(create_customer))

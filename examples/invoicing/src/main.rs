@@ -83,6 +83,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
     println!(
         "curl -s -w ' %{{http_code}}\\n' -H \"Authorization: Bearer $GLOBEX\" {base}/customers"
     );
+    let port = listener.local_addr()?.port();
+    let (domain, acme_slug) = (invoicing::app::BASE_DOMAIN, invoicing::seed::ACME_SLUG);
+    println!(
+        "# A subdomain names a tenant by its slug; Globex's token on Acme's is the same 401 as a bad token:"
+    );
+    println!(
+        "curl -s -w ' %{{http_code}}\\n' -H \"Authorization: Bearer $GLOBEX\" http://{acme_slug}.{domain}:{port}/customers"
+    );
     axum::serve(listener, invoicing::app::router(db, verifier))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -127,6 +127,11 @@ pub struct Staff {
     pub auditor: Uuid,
 }
 
+/// Acme's slug: `acme.invoicing.localhost` names it.
+pub const ACME_SLUG: &str = "acme";
+/// Globex's slug: `globex.invoicing.localhost` names it.
+pub const GLOBEX_SLUG: &str = "globex";
+
 /// The two tenants after [`provision`]: Acme, which holds the legacy rows, and Globex, new.
 #[derive(Clone, Copy, Debug)]
 pub struct Tenants {
@@ -203,8 +208,8 @@ async fn globex_rows(scope: &TenantScope<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// After adoption: the permissions, Globex and its rows, and both tenants' staff. `acme` is the
-/// adoption's default tenant.
+/// After adoption: the permissions, Globex and its rows, both tenants' slugs ([`ACME_SLUG`],
+/// [`GLOBEX_SLUG`]) and staff. `acme` is the adoption's default tenant.
 ///
 /// # Errors
 ///
@@ -215,7 +220,9 @@ pub async fn provision(db: &TenantDb, acme: TenantId) -> Result<Tenants, Error> 
         .await?;
     let read = provision::permission(&system, app::READ, "read customers and invoices").await?;
     let write = provision::permission(&system, app::WRITE, "write customers and invoices").await?;
-    let globex = provision::create_tenant(&system, "Globex").await?;
+    let globex = provision::create_tenant_with_slug(&system, "Globex", GLOBEX_SLUG).await?;
+    // The adoption made Acme, without a slug.
+    provision::set_slug(&system, acme, Some(ACME_SLUG)).await?;
     let acme_ctx = system.context_for(acme);
     db.transaction(&globex, |scope| Box::pin(globex_rows(scope)))
         .await?;

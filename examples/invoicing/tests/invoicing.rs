@@ -6,7 +6,8 @@
 //!   the three), and `tenant-scope check` finds nothing;
 //! - over HTTP, another tenant's invoice or customer is the same 404 as one that never existed,
 //!   for reads, deletes and references, and nothing is written;
-//! - every broken token is the same 401, and nothing is written;
+//! - every broken token is the same 401, and so is a valid token on another tenant's subdomain (its
+//!   slug or id), an unknown slug or a malformed one; nothing is written;
 //! - rows inserted without an id get one from the database, and their audit event names it.
 
 use std::collections::BTreeSet;
@@ -15,9 +16,10 @@ use std::path::Path;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use invoicing::app::BASE_DOMAIN;
 use invoicing::entities::{audit_events, customers, invoice_lines, invoices, products};
 use invoicing::idp::{self, Claims, Signer};
-use invoicing::seed::Tenants;
+use invoicing::seed::{ACME_SLUG, GLOBEX_SLUG, Tenants};
 use sea_orm::ColumnTrait;
 use serde_json::{Value, json};
 use tenant_scope::{TenantDb, TenantId};
@@ -449,22 +451,43 @@ test_support::empty_backend_test!(every_broken_token_is_the_same_401, |t: TestDb
         let answer = send(&router, Method::POST, "/customers", &token, body()).await;
         assert_eq!(answer, garbage, "{}: {why}", t.backend());
     }
+    // A valid token on a host that names another tenant: Globex's slug, a slug no tenant has, a
+    // label that is no slug, Globex's id.
+    let token = idp::sign(Signer::Provider, &valid).expect("sign");
+    let globex_id = format!("http://{}.{BASE_DOMAIN}/customers", tenants.globex.tenant);
+    for url in [
+        format!("http://{GLOBEX_SLUG}.{BASE_DOMAIN}/customers"),
+        format!("http://initech.{BASE_DOMAIN}/customers"),
+        format!("http://acme_corp.{BASE_DOMAIN}/customers"),
+        globex_id,
+    ] {
+        let answer = send(&router, Method::POST, &url, &token, body()).await;
+        assert_eq!(answer, garbage, "{}: {url}", t.backend());
+    }
     assert_eq!(
         rows(&db).await,
         before,
         "{}: nothing was written",
         t.backend()
     );
-    // The control: the same request with a valid token is served.
-    let token = idp::sign(Signer::Provider, &valid).expect("sign");
-    let served = send(&router, Method::POST, "/customers", &token, body()).await;
-    assert_eq!(
-        served.status,
-        StatusCode::CREATED,
-        "{}: {:?}",
-        t.backend(),
-        served.body
-    );
+    // The control: the same request with a valid token is served, on its own tenant's slug too.
+    for (url, email) in [
+        ("/customers".to_owned(), "first@example.test"),
+        (
+            format!("http://{ACME_SLUG}.{BASE_DOMAIN}/customers"),
+            "second@example.test",
+        ),
+    ] {
+        let customer = json!({"name": "Customer", "email": email});
+        let served = send(&router, Method::POST, &url, &token, Some(customer)).await;
+        assert_eq!(
+            served.status,
+            StatusCode::CREATED,
+            "{}: {url}: {:?}",
+            t.backend(),
+            served.body
+        );
+    }
 });
 
 test_support::empty_backend_test!(

@@ -632,6 +632,8 @@ async fn seed_tenant(
             id: Set(TenantId::new()),
             name: Set(name.to_owned()),
             created_at: Set(Utc::now()),
+            // No slug (the subdomain name): requests name tenants by their keys.
+            ..Default::default()
         })
         .await?;
     // A context for this one tenant (actor: system, with the reason); it passes every `require`.
