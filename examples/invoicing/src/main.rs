@@ -74,22 +74,25 @@ async fn run(args: Args) -> Result<(), BoxError> {
     println!("invoicing on {base} (tokens valid for an hour)");
     println!("ACME={acme}");
     println!("GLOBEX={globex}");
-    println!(
-        "# Acme's invoices are the legacy ones; ask Acme's clerk for one, then for one of Globex's:"
-    );
-    println!(
-        "curl -s -w ' %{{http_code}}\\n' -H \"Authorization: Bearer $ACME\" {base}/invoices/1"
-    );
-    println!(
-        "curl -s -w ' %{{http_code}}\\n' -H \"Authorization: Bearer $GLOBEX\" {base}/customers"
-    );
     let port = listener.local_addr()?.port();
     let (domain, acme_slug) = (invoicing::app::BASE_DOMAIN, invoicing::seed::ACME_SLUG);
+    let curl = |token: &str, url: String| {
+        println!("curl -s -w ' %{{http_code}}\\n' -H \"Authorization: Bearer ${token}\" {url}");
+    };
+    println!("# Acme's clerk asks for Acme's (legacy) invoice 1:");
+    curl("ACME", format!("{base}/invoices/1"));
+    println!("# ... for Globex's invoice, and for one that never existed: the same 404");
+    curl(
+        "ACME",
+        format!("{base}/invoices/{}", tenants.globex_invoice),
+    );
+    curl("ACME", format!("{base}/invoices/999999999"));
     println!(
         "# A subdomain names a tenant by its slug; Globex's token on Acme's is the same 401 as a bad token:"
     );
-    println!(
-        "curl -s -w ' %{{http_code}}\\n' -H \"Authorization: Bearer $GLOBEX\" http://{acme_slug}.{domain}:{port}/customers"
+    curl(
+        "GLOBEX",
+        format!("http://{acme_slug}.{domain}:{port}/customers"),
     );
     axum::serve(listener, invoicing::app::router(db, verifier))
         .with_graceful_shutdown(async {

@@ -139,6 +139,9 @@ pub struct Tenants {
     pub acme: Staff,
     /// A tenant created after adoption, with rows of its own.
     pub globex: Staff,
+    /// The id of Globex's last invoice, which no invoice of Acme has (Acme has the four legacy
+    /// ones): for showing that Acme asking for it is answered like an id that never existed.
+    pub globex_invoice: i64,
 }
 
 async fn staff(
@@ -161,8 +164,9 @@ async fn staff(
     })
 }
 
-/// Globex's catalogue and invoices, written through its scope (ids assigned on insert).
-async fn globex_rows(scope: &TenantScope<'_>) -> Result<(), Error> {
+/// Globex's catalogue and invoices, written through its scope (ids assigned on insert); returns the
+/// id of the last invoice.
+async fn globex_rows(scope: &TenantScope<'_>) -> Result<i64, Error> {
     let mut customers = Vec::new();
     for (name, email) in [
         ("Hank Scorpio", "hank@globex.test"),
@@ -184,9 +188,10 @@ async fn globex_rows(scope: &TenantScope<'_>) -> Result<(), Error> {
     }
     let doomsday = app::insert_product(scope, "DOOM-1", "Doomsday device", 9_999_999).await?;
     let hammock = app::insert_product(scope, "HAMMOCK", "Hammock", 8_900).await?;
+    let mut last = None;
     for n in 0..6 {
         let customer = &customers[n % customers.len()];
-        app::insert_invoice(
+        let invoice = app::insert_invoice(
             scope,
             NewInvoice {
                 customer_id: customer.id,
@@ -204,8 +209,9 @@ async fn globex_rows(scope: &TenantScope<'_>) -> Result<(), Error> {
             },
         )
         .await?;
+        last = Some(invoice.invoice.id);
     }
-    Ok(())
+    last.ok_or_else(|| Error::Invalid("Globex has no invoices".into()))
 }
 
 /// After adoption: the permissions, Globex and its rows, both tenants' slugs ([`ACME_SLUG`],
@@ -224,10 +230,12 @@ pub async fn provision(db: &TenantDb, acme: TenantId) -> Result<Tenants, Error> 
     // The adoption made Acme, without a slug.
     provision::set_slug(&system, acme, Some(ACME_SLUG)).await?;
     let acme_ctx = system.context_for(acme);
-    db.transaction(&globex, |scope| Box::pin(globex_rows(scope)))
+    let globex_invoice = db
+        .transaction(&globex, |scope| Box::pin(globex_rows(scope)))
         .await?;
     Ok(Tenants {
         acme: staff(db, acme_ctx, read.id, write.id).await?,
         globex: staff(db, globex, read.id, write.id).await?,
+        globex_invoice,
     })
 }

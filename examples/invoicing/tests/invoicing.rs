@@ -269,6 +269,13 @@ test_support::empty_backend_test!(
             .difference(&acme_customers)
             .copied()
             .collect();
+        // The id `cargo run -p invoicing` shows is one of them.
+        assert!(
+            foreign_invoices.contains(&tenants.globex_invoice),
+            "{}: the example's Globex invoice {} is not Globex's alone",
+            t.backend(),
+            tenants.globex_invoice
+        );
         assert!(
             !foreign_invoices.is_empty() && !foreign_customers.is_empty(),
             "{}: no foreign ids",
