@@ -1,7 +1,7 @@
 //! The HTTP service: customers and invoices (with their lines) over axum, behind JWTs.
 //!
 //! Every handler reaches the database one way: the [`Tenant`] extractor verifies the caller's token
-//! with the [`JwtVerifier`](tenant_scope::JwtVerifier) of [`crate::idp`] (signature, `iss`, `aud`,
+//! with the [`JwtVerifier`] of [`crate::idp`] (signature, `iss`, `aud`,
 //! `exp`, and the subject's membership of the token's tenant, in the database) and yields its
 //! `TenantContext`; `db.scope(&ctx)` is then the handler's only handle. Ids are the legacy integers.
 //!

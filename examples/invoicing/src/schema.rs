@@ -3,7 +3,7 @@
 //! 1. [`Migrator`] creates the schema as the service had it before tenancy ([`legacy`]: four tables
 //!    with integer ids the database assigns, single-column keys, global unique keys) and then the
 //!    library's own tables (`tenant_scope_schema::create_library_tables`).
-//! 2. [`adopt`] moves the legacy tables to the tenant-owned shape with the four steps of
+//! 2. [`adopt()`] moves the legacy tables to the tenant-owned shape with the four steps of
 //!    `tenant_scope_schema::adopt` (expand, backfill, validate, enforce): every legacy row goes to
 //!    the default tenant, the keys become `(tenant_id, id)` and `(tenant_id, parent_id)`.
 //! 3. [`secure`] turns on row level security for the adopted tables and grants the application

@@ -132,7 +132,7 @@ pub const ACME_SLUG: &str = "acme";
 /// Globex's slug: `globex.invoicing.localhost` names it.
 pub const GLOBEX_SLUG: &str = "globex";
 
-/// The two tenants after [`provision`]: Acme, which holds the legacy rows, and Globex, new.
+/// The two tenants after [`provision()`]: Acme, which holds the legacy rows, and Globex, new.
 #[derive(Clone, Copy, Debug)]
 pub struct Tenants {
     /// The default tenant of the adoption.
