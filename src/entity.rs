@@ -37,6 +37,15 @@ pub trait RowId: Into<Value> + Clone + fmt::Debug + Send + Sync + 'static + seal
     /// The id as the text stored in `audit_events.row_key`.
     #[doc(hidden)]
     fn key_text(&self) -> String;
+
+    /// The id a value of its column holds (`None` for another type or NULL).
+    #[doc(hidden)]
+    fn from_value(value: Value) -> Option<Self>;
+
+    /// The `k`-th id no row is expected to have (a fresh UUIDv7; for an integer, counting down
+    /// from the largest 32-bit one), for "an id that never existed" in the `testing` kit.
+    #[doc(hidden)]
+    fn unused(k: u32) -> Self;
 }
 
 mod sealed {
@@ -58,6 +67,12 @@ impl RowId for Uuid {
     fn key_text(&self) -> String {
         self.hyphenated().to_string()
     }
+    fn from_value(value: Value) -> Option<Self> {
+        <Uuid as sea_orm::sea_query::ValueType>::try_from(value).ok()
+    }
+    fn unused(_: u32) -> Self {
+        Uuid::now_v7()
+    }
 }
 
 macro_rules! integer_row_id {
@@ -71,6 +86,13 @@ macro_rules! integer_row_id {
             }
             fn key_text(&self) -> String {
                 self.to_string()
+            }
+            fn from_value(value: Value) -> Option<Self> {
+                <$ty as sea_orm::sea_query::ValueType>::try_from(value).ok()
+            }
+            fn unused(k: u32) -> Self {
+                // i32::MAX - k fits every integer id type.
+                (i32::MAX.unsigned_abs() - k.min(1 << 30)) as $ty
             }
         }
     )*};

@@ -58,10 +58,13 @@ mod exec;
 // The axum integration: documented in src/http/mod.rs.
 #[cfg(feature = "axum")]
 pub mod http;
+// The test kit: documented in src/testing/mod.rs.
 pub mod provision;
 mod scoped;
 mod self_check;
 mod tenant;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod trace;
 mod verify;
 

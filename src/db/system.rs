@@ -125,6 +125,16 @@ impl<'a> SystemDb<'a> {
         conn.query_all_raw(stmt).await.map_err(Error::from_db)
     }
 
+    /// Crate-private: the pool of this access, to read the catalog on (`None` inside a
+    /// transaction).
+    #[cfg(feature = "testing")]
+    pub(crate) fn connection(&self) -> Option<&sea_orm::DatabaseConnection> {
+        match self.exec {
+            Exec::Pool(pool) => Some(pool.conn()),
+            Exec::Tx(_) => None,
+        }
+    }
+
     /// Crate-private: runs a sea-query write on this access's connection (provisioning's global
     /// rows); returns the rows affected.
     pub(crate) async fn execute_statement<S: StatementBuilder>(&self, stmt: &S) -> Result<u64> {

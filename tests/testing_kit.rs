@@ -1,0 +1,117 @@
+//! The test kit (`tenant_scope::testing`) on the reference schema, on every backend: every
+//! tenant-owned entity passes `check_entities!`; and the kit refuses to pass vacuously (one tenant,
+//! a tenant without rows, an entity without rows, a table left out of the list).
+
+use chrono::Utc;
+use entity::{api_keys, comments, projects, role_permissions, roles, tasks, user_roles, users};
+use sea_orm::ActiveValue::Set;
+use tenant_scope::TenantDb;
+use tenant_scope::testing::{FailureKind, World, check_entity};
+use test_support::TestDb;
+
+/// The demo's two tenants, each with a project (the demo's), a task and a comment.
+async fn world(db: &TenantDb) -> World {
+    let seed = reference_service::seed_demo(db).await.expect("seed");
+    let system = db
+        .system("testing_kit: tasks and comments")
+        .await
+        .expect("system");
+    for tenant in [&seed.acme, &seed.globex] {
+        let ctx = system.context_for(tenant.id);
+        let scope = db.scope(&ctx);
+        let task = scope
+            .insert(tasks::ActiveModel {
+                project_id: Set(tenant.project_id),
+                title: Set(format!("{} task", tenant.name)),
+                done: Set(false),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            })
+            .await
+            .expect("task");
+        scope
+            .insert(comments::ActiveModel {
+                task_id: Set(task.id),
+                author_id: Set(tenant.admin_user),
+                body: Set(format!("{} comment", tenant.name)),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            })
+            .await
+            .expect("comment");
+    }
+    World::of(db, &[seed.acme.id, seed.globex.id])
+        .await
+        .expect("the world")
+}
+
+test_support::backend_test!(every_reference_entity_passes, |t: TestDb| async move {
+    let db = t.tenant_db().await;
+    let world = world(&db).await;
+    let coverage = tenant_scope::check_entities!(
+        &world,
+        projects::Entity,
+        tasks::Entity,
+        comments::Entity,
+        users::Entity,
+        roles::Entity,
+        role_permissions::Entity,
+        user_roles::Entity,
+        api_keys::Entity,
+    )
+    .await
+    .unwrap_or_else(|f| panic!("{}: {f}", t.backend()));
+    let tasks = coverage.iter().find(|c| c.table == "tasks").expect("tasks");
+    assert!(tasks.foreign > 0 && tasks.not_found > 0, "{tasks:?}");
+    assert!(
+        tasks.references.contains("project_id"),
+        "tasks.project_id was re-pointed: {tasks:?}"
+    );
+});
+
+test_support::backend_test!(the_kit_never_passes_vacuously, |t: TestDb| async move {
+    let db = t.tenant_db().await;
+    let world = world(&db).await;
+    // A table left out of the list.
+    let missing = tenant_scope::check_entities!(&world, projects::Entity)
+        .await
+        .expect_err("tables are missing");
+    assert_eq!(missing.kind(), &FailureKind::Setup);
+    assert!(missing.message().contains("tasks"), "{missing}");
+
+    // One tenant: nothing is another tenant's.
+    let acme = world.tenants()[0].tenant();
+    let one = World::of(&db, &[acme]).await.expect_err("one tenant");
+    assert_eq!(one.kind(), &FailureKind::Vacuous, "{one}");
+
+    // A tenant without rows.
+    let system = db
+        .system("testing_kit: an empty tenant")
+        .await
+        .expect("system");
+    let empty = tenant_scope::provision::create_tenant(&system, "Empty")
+        .await
+        .expect("tenant");
+    drop(system);
+    let err = World::of(&db, &[acme, empty.tenant()])
+        .await
+        .expect_err("a tenant without rows");
+    assert_eq!(err.kind(), &FailureKind::Vacuous, "{err}");
+
+    // An entity without rows: no id can show a leak.
+    let (a, b) = (world.tenants()[0].clone(), world.tenants()[1].clone());
+    for ctx in [&a, &b] {
+        db.scope(ctx)
+            .delete_many::<comments::Entity>()
+            .exec()
+            .await
+            .expect("delete the comments");
+    }
+    let world = World::of(&db, &[a.tenant(), b.tenant()])
+        .await
+        .expect("world");
+    let err = check_entity::<comments::Entity>(&world)
+        .await
+        .expect_err("no comments");
+    assert_eq!(err.kind(), &FailureKind::Vacuous, "{err}");
+});
