@@ -160,6 +160,7 @@ impl World {
     }
 
     /// The row of `table` of `tenant` whose id is `id` (as text).
+    #[cfg(feature = "axum")]
     pub(crate) fn row(&self, table: &str, tenant: TenantId, id: &str) -> Option<&JsonValue> {
         self.rows(table, tenant)
             .find(|row| id_text(row).as_deref() == Some(id))
