@@ -188,6 +188,10 @@ async fn globex_rows(scope: &TenantScope<'_>) -> Result<i64, Error> {
     }
     let doomsday = app::insert_product(scope, "DOOM-1", "Doomsday device", 9_999_999).await?;
     let hammock = app::insert_product(scope, "HAMMOCK", "Hammock", 8_900).await?;
+    // More products than Acme's three legacy ones, so that on SQLite (ids per tenant) Globex has
+    // product ids Acme does not, for the tests of cross-tenant references.
+    app::insert_product(scope, "MAGNET-9", "Magnet, industrial", 45_000).await?;
+    app::insert_product(scope, "TRAPDOOR", "Trapdoor", 120_000).await?;
     let mut last = None;
     for n in 0..6 {
         let customer = &customers[n % customers.len()];
