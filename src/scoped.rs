@@ -141,8 +141,13 @@ impl<'a, E: EntityTrait> Scoped<'a, Select<E>, OneTenant> {
     where
         E: TenantScoped,
     {
+        let query = if exec.app_filter() {
+            E::find().filter(E::tenant_column().eq(tenant))
+        } else {
+            E::find()
+        };
         Self {
-            query: E::find().filter(E::tenant_column().eq(tenant)),
+            query,
             exec,
             tenant: Some(tenant),
             ctx,

@@ -1,13 +1,16 @@
 //! The test kit (`tenant_scope::testing`) on the reference schema, on every backend: every
 //! tenant-owned entity passes `check_entities!`; and the kit refuses to pass vacuously (one tenant,
-//! a tenant without rows, an entity without rows, a table left out of the list).
+//! a tenant without rows, an entity without rows, a table left out of the list). On PostgreSQL, the
+//! differential mode: row level security alone and the filter alone answer what both answer, and a
+//! table with row level security disabled is caught (the plain check cannot see it).
 
 use chrono::Utc;
 use entity::{api_keys, comments, projects, role_permissions, roles, tasks, user_roles, users};
 use sea_orm::ActiveValue::Set;
-use tenant_scope::TenantDb;
-use tenant_scope::testing::{FailureKind, World, check_entity};
-use test_support::TestDb;
+use sea_orm::ConnectionTrait;
+use tenant_scope::testing::{FailureKind, World, check_entity, check_entity_differential};
+use tenant_scope::{Risk, TenantDb};
+use test_support::{Backend, TestDb};
 
 /// The demo's two tenants, each with a project (the demo's), a task and a comment.
 async fn world(db: &TenantDb) -> World {
@@ -115,3 +118,61 @@ test_support::backend_test!(the_kit_never_passes_vacuously, |t: TestDb| async mo
         .expect_err("no comments");
     assert_eq!(err.kind(), &FailureKind::Vacuous, "{err}");
 });
+
+/// The library connected as the owner of the tables, which row level security does not apply to:
+/// the application's filter alone.
+async fn filter_only(t: &TestDb) -> TenantDb {
+    TenantDb::options(test_support::connect_options(t.url()))
+        .accept_risk(Risk::Superuser)
+        .accept_risk(Risk::BypassRls)
+        .accept_risk(Risk::OwnsTenantTable)
+        .connect()
+        .await
+        .expect("the library as the owner")
+}
+
+/// PostgreSQL: each wall alone answers what both answer, for every reference entity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differential_the_two_walls_agree() {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
+        let db = t.tenant_db().await;
+        let world = world(&db).await;
+        let filter = filter_only(&t).await;
+        for result in [
+            check_entity_differential::<projects::Entity>(&world, &filter).await,
+            check_entity_differential::<tasks::Entity>(&world, &filter).await,
+            check_entity_differential::<comments::Entity>(&world, &filter).await,
+            check_entity_differential::<users::Entity>(&world, &filter).await,
+        ] {
+            result.unwrap_or_else(|f| panic!("{f}"));
+        }
+    })
+    .await;
+}
+
+/// PostgreSQL: a table without row level security passes the plain check (the filter hides the
+/// gap) but not the differential one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differential_catches_a_missing_policy() {
+    test_support::run(Backend::Postgres, |t: TestDb| async move {
+        let db = t.tenant_db().await;
+        let world = world(&db).await;
+        let filter = filter_only(&t).await;
+        t.raw()
+            .execute_unprepared("ALTER TABLE tasks DISABLE ROW LEVEL SECURITY")
+            .await
+            .expect("the planted gap");
+        check_entity::<tasks::Entity>(&world)
+            .await
+            .unwrap_or_else(|f| panic!("the filter alone holds: {f}"));
+        let failure = check_entity_differential::<tasks::Entity>(&world, &filter)
+            .await
+            .expect_err("row level security alone leaks");
+        assert_eq!(failure.kind(), &FailureKind::Leak, "{failure}");
+        assert!(
+            failure.message().contains("row level security alone"),
+            "{failure}"
+        );
+    })
+    .await;
+}

@@ -125,6 +125,37 @@ impl TenantDb {
     pub(crate) fn app_exec(&self) -> Exec<'_> {
         Exec::Pool(&self.app)
     }
+
+    /// **Test only** (feature `testing`): the same database with the first wall down: the scoped
+    /// operations of [`TenantScope`] (`find`, `get`, `update`, `delete`, outside a transaction)
+    /// no longer add `tenant_id = <tenant>`, so row level security alone keeps tenants apart. The
+    /// test kit's differential mode compares it with the library as it is, to show a gap in the
+    /// policies (`tenant_scope::testing::check_entity_differential`). Logged at WARN.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`](crate::Error::Config) on SQLite and MySQL, where nothing else would stand
+    /// between tenants.
+    #[cfg(feature = "testing")]
+    pub fn without_app_filter(&self) -> crate::Result<TenantDb> {
+        if self.backend() != DbBackend::Postgres {
+            return Err(crate::Error::Config(
+                "without_app_filter is for PostgreSQL, where row level security is the other \
+                 wall; on this backend nothing would keep tenants apart"
+                    .into(),
+            ));
+        }
+        tracing::warn!(
+            target: "tenant_scope::testing",
+            "a TenantDb without the application's tenant filter (test kit, differential mode)"
+        );
+        let mut app = self.app.clone();
+        app.app_filter = false;
+        Ok(TenantDb {
+            app,
+            system: self.system.clone(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -175,9 +175,14 @@ impl<'a> TenantScope<'a> {
         am.not_set(tenant_col);
         am.not_set(id_col);
         let changed = <A::Entity as EntityTrait>::Column::iter().any(|c| am.get(c).is_set());
-        let by_key = Expr::col((A::Entity::default(), tenant_col))
-            .eq(self.tenant())
-            .and(Expr::col((A::Entity::default(), id_col)).eq(id.clone()));
+        let by_id = Expr::col((A::Entity::default(), id_col)).eq(id.clone());
+        let by_key = if self.exec.app_filter() {
+            Expr::col((A::Entity::default(), tenant_col))
+                .eq(self.tenant())
+                .and(by_id)
+        } else {
+            by_id
+        };
         let table = table_of::<A::Entity>();
         audit::ensure_not_audit_table(table)?;
         let ctx = self.ctx;
@@ -200,8 +205,11 @@ impl<'a> TenantScope<'a> {
         let id: Value = id.into();
         let span = trace::op_span("delete", table, Some(ctx));
         audited_write!(self.exec, self.tenant(), span, |conn| {
-            let deleted = E::delete_many()
-                .filter(E::tenant_column().eq(self.tenant()))
+            let mut delete = E::delete_many();
+            if self.exec.app_filter() {
+                delete = delete.filter(E::tenant_column().eq(self.tenant()));
+            }
+            let deleted = delete
                 .filter(E::id_column().eq(id.clone()))
                 .exec(&conn)
                 .await

@@ -34,6 +34,11 @@ use crate::tenant::TenantId;
 pub(crate) struct Pool {
     conn: DatabaseConnection,
     mode: Mode,
+    /// Whether the scoped operations add `tenant_id = <tenant>` (always, but in the test kit's
+    /// differential mode, where row level security must be the only wall: see
+    /// `TenantDb::without_app_filter`).
+    #[cfg(feature = "testing")]
+    pub(crate) app_filter: bool,
 }
 
 /// How operations reach the database through a [`Pool`].
@@ -79,7 +84,12 @@ impl Pool {
         } else {
             Mode::Plain
         };
-        Self { conn, mode }
+        Self {
+            conn,
+            mode,
+            #[cfg(feature = "testing")]
+            app_filter: true,
+        }
     }
 
     /// The pool of system access: statements run as they are (on PostgreSQL as a role that may
@@ -88,6 +98,8 @@ impl Pool {
         Self {
             conn,
             mode: Mode::Plain,
+            #[cfg(feature = "testing")]
+            app_filter: true,
         }
     }
 
@@ -198,6 +210,23 @@ pub(crate) enum Exec<'a> {
 }
 
 impl<'a> Exec<'a> {
+    /// Whether the scoped operations add the tenant predicate: always, but on a pool of the test
+    /// kit's differential mode (feature `testing`, `TenantDb::without_app_filter`); inside a
+    /// transaction always.
+    #[cfg(feature = "testing")]
+    pub(crate) fn app_filter(self) -> bool {
+        match self {
+            Exec::Pool(pool) => pool.app_filter,
+            Exec::Tx(_) => true,
+        }
+    }
+
+    /// Whether the scoped operations add the tenant predicate: always.
+    #[cfg(not(feature = "testing"))]
+    pub(crate) const fn app_filter(self) -> bool {
+        true
+    }
+
     /// The database backend.
     pub(crate) fn backend(self) -> DbBackend {
         match self {

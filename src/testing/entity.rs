@@ -38,7 +38,7 @@ pub struct Coverage {
 
 /// One operation of a case.
 #[derive(Clone, Debug)]
-enum Op {
+pub(super) enum Op {
     Get,
     Update,
     Delete,
@@ -54,11 +54,11 @@ enum Op {
 
 /// One step: `viewer` acts with an id of `owner`'s (the `pick`-th that can show a leak).
 #[derive(Clone, Debug)]
-struct Step {
-    viewer: usize,
-    owner: usize,
-    op: Op,
-    pick: usize,
+pub(super) struct Step {
+    pub(super) viewer: usize,
+    pub(super) owner: usize,
+    pub(super) op: Op,
+    pub(super) pick: usize,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -73,7 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn steps(tenants: usize) -> impl Strategy<Value = Vec<Step>> {
+pub(super) fn steps(tenants: usize) -> impl Strategy<Value = Vec<Step>> {
     let step = (0..tenants, 1..tenants, op(), any::<usize>()).prop_map(
         move |(viewer, offset, op, pick)| Step {
             viewer,
@@ -264,7 +264,7 @@ where
 }
 
 /// The owner's `pick`-th row of `E` whose id the viewer has no row with, and its id.
-async fn foreign_row<E>(
+pub(super) async fn foreign_row<E>(
     world: &World,
     table: &str,
     step: &Step,
@@ -295,7 +295,7 @@ where
 
 /// An update of another tenant's row as it would come from a caller: every column set from the
 /// row, the tenant left to the scope.
-fn foreign_update<E>(model: E::Model) -> E::ActiveModel
+pub(super) fn foreign_update<E>(model: E::Model) -> E::ActiveModel
 where
     E: TenantScoped,
     E::Model: IntoActiveModel<E::ActiveModel>,
@@ -369,7 +369,7 @@ where
 }
 
 /// A value of the type of `template` holding the id `text`.
-fn value_like(template: &Value, text: &str) -> Option<Value> {
+pub(super) fn value_like(template: &Value, text: &str) -> Option<Value> {
     Some(match template {
         Value::Uuid(_) => Value::Uuid(Some(uuid::Uuid::parse_str(text).ok()?)),
         Value::BigInt(_) => Value::BigInt(Some(text.parse().ok()?)),
@@ -462,7 +462,7 @@ fn describe(result: &Result<()>) -> String {
     }
 }
 
-fn first_difference<K: fmt::Display + Ord, V: PartialEq>(
+pub(super) fn first_difference<K: fmt::Display + Ord, V: PartialEq>(
     a: &std::collections::BTreeMap<K, V>,
     b: &std::collections::BTreeMap<K, V>,
 ) -> Option<String> {

@@ -37,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+mod differential;
 mod entity;
 #[cfg(feature = "axum")]
 mod http;
@@ -47,6 +48,7 @@ use std::fmt;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 
+pub use differential::check_entity_differential;
 pub use entity::{Coverage, check_entity};
 #[cfg(feature = "axum")]
 pub use http::{HttpCheck, HttpCoverage, Ids, Route};
