@@ -88,11 +88,15 @@ pub use verify::{JwtKeys, JwtKeysError, JwtVerifier};
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}
 
-/// The code blocks of the README and docs/http.md compile as doctests, so they cannot rot (those of
+/// The code blocks of the README, docs/http.md and docs/testing.md compile as doctests, so they cannot rot (those of
 /// docs/schema.md, docs/postgres.md and docs/adopting.md are doctests of `tenant-scope-schema`).
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 #[cfg_attr(feature = "axum", doc = include_str!("../docs/http.md"))]
+#[cfg_attr(
+    all(feature = "testing", feature = "axum"),
+    doc = include_str!("../docs/testing.md")
+)]
 struct ReadmeDoctests;
 
 /// The names a service usually needs, without generically named items.

@@ -8,7 +8,9 @@ use chrono::Utc;
 use entity::{api_keys, comments, projects, role_permissions, roles, tasks, user_roles, users};
 use sea_orm::ActiveValue::Set;
 use sea_orm::ConnectionTrait;
-use tenant_scope::testing::{FailureKind, World, check_entity, check_entity_differential};
+use tenant_scope::testing::{
+    FailureKind, World, check_entity, check_entity_differential, check_related,
+};
 use tenant_scope::{Risk, TenantDb};
 use test_support::{Backend, TestDb};
 
@@ -64,6 +66,13 @@ test_support::backend_test!(every_reference_entity_passes, |t: TestDb| async mov
     )
     .await
     .unwrap_or_else(|f| panic!("{}: {f}", t.backend()));
+    for result in [
+        check_related::<projects::Entity, tasks::Entity>(&world).await,
+        check_related::<tasks::Entity, projects::Entity>(&world).await,
+        check_related::<tasks::Entity, comments::Entity>(&world).await,
+    ] {
+        result.unwrap_or_else(|f| panic!("{}: {f}", t.backend()));
+    }
     let tasks = coverage.iter().find(|c| c.table == "tasks").expect("tasks");
     assert!(tasks.foreign > 0 && tasks.not_found > 0, "{tasks:?}");
     assert!(

@@ -141,7 +141,12 @@ where
         Ok(())
     })
     .await?;
-    if coverage.foreign > 0 && coverage.not_found == 0 {
+    if coverage.foreign == 0 {
+        return Err(Failure::vacuous(format!(
+            "`{table}`: no operation ran with another tenant's id (raise PROPTEST_CASES)"
+        )));
+    }
+    if coverage.not_found == 0 {
         return Err(Failure::vacuous(format!(
             "`{table}`: {} operations with another tenant's ids, none answered \"not found\": \
              every answer was an error of another kind",

@@ -10,7 +10,9 @@
 //!   `update`, `delete`, `find().all()`, `count`, `paginate` and re-pointing a reference, as tenant
 //!   A with ids of tenant B's rows, must give exactly what an id that never existed gives (the same
 //!   [`Error`](crate::Error) variant, `Display` and `Debug`), return none of B's rows, and write
-//!   nothing;
+//!   nothing; [`check_related`] does the same for the related loads of a relation; on PostgreSQL,
+//!   [`check_entity_differential`] runs each operation with both walls, with row level security
+//!   alone and with the application's filter alone, and the answers must agree;
 //! - [`HttpCheck`] (with the `axum` feature): the same over HTTP, for any axum `Router`: every
 //!   route you describe is replayed as tenant A with B's ids and with ids that never existed; the
 //!   answers must be indistinguishable, carry none of B's values, never be 403 for B's rows, and
@@ -41,6 +43,7 @@ mod differential;
 mod entity;
 #[cfg(feature = "axum")]
 mod http;
+mod related;
 mod world;
 
 use std::fmt;
@@ -52,6 +55,7 @@ pub use differential::check_entity_differential;
 pub use entity::{Coverage, check_entity};
 #[cfg(feature = "axum")]
 pub use http::{HttpCheck, HttpCoverage, Ids, Route};
+pub use related::check_related;
 pub use world::World;
 
 #[doc(hidden)]
