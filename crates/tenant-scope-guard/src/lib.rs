@@ -56,6 +56,8 @@ pub const RAW_SQL: &str = "raw-sql";
 pub const SYSTEM_IN_HANDLER: &str = "system-in-handler";
 /// An `impl TenantVerifier for X` in the service: a new trust root.
 pub const CUSTOM_VERIFIER: &str = "custom-verifier";
+/// The test kit's switch that turns the tenant filter off (`without_app_filter()`) outside tests.
+pub const TEST_SWITCH: &str = "test-switch";
 /// An allow comment that cannot be parsed or names an unknown rule.
 pub const INVALID_ALLOW: &str = "invalid-allow";
 /// An allow comment without a reason.
@@ -63,7 +65,7 @@ pub const ALLOW_WITHOUT_REASON: &str = "allow-without-reason";
 /// An allow comment that suppresses nothing on the line below it.
 pub const UNUSED_ALLOW: &str = "unused-allow";
 
-/// Every rule the guard reports, in a stable order. The first eight can be named in an allow
+/// Every rule the guard reports, in a stable order. The first nine can be named in an allow
 /// comment; the last three are about allow comments themselves and cannot be allowed.
 pub const RULES: &[Rule] = &[
     Rule {
@@ -107,6 +109,11 @@ pub const RULES: &[Rule] = &[
                   belongs to",
     },
     Rule {
+        id: TEST_SWITCH,
+        summary: "calls without_app_filter(), the test kit's switch that turns the library's \
+                  tenant filter off, outside test code",
+    },
+    Rule {
         id: INVALID_ALLOW,
         summary: "a `// tenant-scope:` comment that is not `allow(rule, ...) reason` with known rules",
     },
@@ -130,6 +137,7 @@ pub(crate) const ALLOWABLE: &[&str] = &[
     RAW_SQL,
     SYSTEM_IN_HANDLER,
     CUSTOM_VERIFIER,
+    TEST_SWITCH,
 ];
 
 /// One finding: where, which rule, and what to do instead.

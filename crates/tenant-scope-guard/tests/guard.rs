@@ -76,6 +76,7 @@ const VIOLATING: &[(&str, usize, &str)] = &[
     (MAIN, 24, "raw-connection"),     // sea_orm::sqlx::SqlitePool::connect(url)
     (MAIN, 28, "connection-type"),    // fn demo_connection() -> DatabaseConnection
     (MAIN, 29, "raw-connection"),     // MockDatabase::new(..) outside test code
+    (MAIN, 54, "test-switch"),        // db.without_app_filter() outside test code
 ];
 
 fn expected(rule: &str) -> Vec<(String, usize, &'static str)> {
@@ -178,6 +179,11 @@ fn a_handler_routed_in_another_file_is_found_by_the_directory_scan_only() {
 #[test]
 fn rule_invalid_allow() {
     assert_eq!(found("invalid-allow"), expected("invalid-allow"));
+}
+
+#[test]
+fn rule_test_switch() {
+    assert_eq!(found("test-switch"), expected("test-switch"));
 }
 
 #[test]
@@ -284,7 +290,9 @@ fn test_code_is_excluded_by_default_and_included_on_request() {
         extra,
         vec![
             (MAIN.to_owned(), 38, "raw-connection"),
+            (MAIN.to_owned(), 54, "test-switch"),
             ("tests/smoke.rs".to_owned(), 6, "raw-connection"),
+            ("tests/smoke.rs".to_owned(), 14, "test-switch"),
         ]
     );
 }

@@ -9,7 +9,7 @@
 //!
 //! Each allowable rule has its own file below, with the names it matches, its detection and its
 //! messages: [`raw_connection`], [`connection_type`], [`connection_trait`], [`raw_query`],
-//! [`raw_exec`], [`raw_sql`], [`system_in_handler`] and [`custom_verifier`]. What they share is
+//! [`raw_exec`], [`raw_sql`], [`system_in_handler`], [`custom_verifier`] and [`test_switch`]. What they share is
 //! here and in [`names`]: this module holds the traversal ([`Checker`]: it skips test code, tracks
 //! the function being visited, whether it is an axum handler, and asks the rules in a fixed order)
 //! and the syntax helpers; [`names`] resolves the file's names (`use` aliases, entity preludes,
@@ -25,6 +25,7 @@ mod raw_exec;
 mod raw_query;
 mod raw_sql;
 mod system_in_handler;
+mod test_switch;
 
 use std::collections::HashSet;
 
@@ -265,6 +266,10 @@ impl Checker<'_> {
             && let Some(handler) = &f.handler
             && let Some(hit) = system_in_handler::method_call(m, handler, &f.tenant_dbs)
         {
+            self.report(span, hit);
+            return;
+        }
+        if let Some(hit) = test_switch::method_call(m) {
             self.report(span, hit);
             return;
         }
