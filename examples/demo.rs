@@ -43,6 +43,10 @@ struct Args {
     /// `postgres://tenant_scope_app@127.0.0.1/db`). Default: `--database-url`.
     #[arg(long)]
     app_database_url: Option<String>,
+    /// PostgreSQL: the application's URL goes through a pooler in transaction mode (PgBouncer
+    /// `pool_mode = transaction`); see `TenantDbOptions::transaction_pooling`.
+    #[arg(long)]
+    transaction_pooling: bool,
 }
 
 /// The checks so far; the demo fails if any of them did.
@@ -178,22 +182,20 @@ async fn main() -> Result<(), BoxError> {
 
     // The service: the application's connection, and the owner's for system access.
     let app_url = args.app_database_url.clone().unwrap_or_else(|| url.clone());
-    let db = TenantDb::options(app_url.as_str())
-        .system(url.as_str())
-        .connect()
-        .await
-        .map_err(|e| match e {
-            Error::Config(why)
-                if url.starts_with("postgres") && args.app_database_url.is_none() =>
-            {
-                format!(
-                    "{why}\n(on PostgreSQL pass --app-database-url, the same database as the \
+    let mut options = TenantDb::options(app_url.as_str()).system(url.as_str());
+    if args.transaction_pooling {
+        options = options.transaction_pooling(true);
+    }
+    let db = options.connect().await.map_err(|e| match e {
+        Error::Config(why) if url.starts_with("postgres") && args.app_database_url.is_none() => {
+            format!(
+                "{why}\n(on PostgreSQL pass --app-database-url, the same database as the \
                      unprivileged application role, e.g. postgres://tenant_scope_app@host/db)"
-                )
-                .into()
-            }
-            other => BoxError::from(other),
-        })?;
+            )
+            .into()
+        }
+        other => BoxError::from(other),
+    })?;
     let backend = match db.backend() {
         DbBackend::Postgres => "PostgreSQL",
         DbBackend::MySql => "MySQL/MariaDB",

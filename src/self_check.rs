@@ -30,8 +30,8 @@ fn catalog_error(err: CatalogError) -> Error {
 
 /// Runs the self-check and refuses to serve if it found a risk that was not accepted; accepted
 /// risks that are present are logged at WARN.
-pub(crate) async fn refuse_unless_accepted(
-    conn: &DatabaseConnection,
+pub(crate) async fn refuse_unless_accepted<C: sea_orm::ConnectionTrait>(
+    conn: &C,
     accepted: &BTreeSet<Risk>,
 ) -> Result<()> {
     let security = Security::read(conn, &Role::Current)

@@ -1442,6 +1442,8 @@ test_support::backend_test!(
             probe.watch(&mut app, backend);
             TenantDb::options(app)
                 .system(test_support::connect_options(t.url()))
+                // The stalling proxy keeps one server connection per client.
+                .transaction_pooling(false)
                 .connect()
                 .await
                 .expect("the library through the proxy")

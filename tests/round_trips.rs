@@ -465,6 +465,8 @@ async fn library(t: &TestDb, proxy: &Proxy, tune: impl FnOnce(&mut ConnectOption
     tune(&mut app);
     TenantDb::options(app)
         .system(test_support::connect_options(t.url()))
+        // The counting proxy keeps one server connection per client: not a transaction pooler.
+        .transaction_pooling(false)
         .connect()
         .await
         .expect("connecting the library through the proxy")

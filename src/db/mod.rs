@@ -16,6 +16,7 @@ mod bulk;
 mod global;
 mod insert;
 mod options;
+mod pooler;
 mod scope;
 mod system;
 mod transaction;

@@ -1,8 +1,10 @@
 //! [`TenantDbOptions`]: how to connect, and what is checked before serving.
 
 use crate::error::{Error, Result};
-use crate::exec::{Pool, acquire_ping_redundant};
+use crate::exec::{Pool, Statements, acquire_ping_redundant};
 use crate::self_check::{self, Risk};
+
+use super::pooler;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
@@ -18,6 +20,7 @@ pub struct TenantDbOptions {
     app: ConnectOptions,
     system: Option<ConnectOptions>,
     accepted: BTreeSet<Risk>,
+    transaction_pooling: Option<bool>,
 }
 
 impl TenantDbOptions {
@@ -35,6 +38,7 @@ impl TenantDbOptions {
             app: app.into(),
             system: None,
             accepted: BTreeSet::new(),
+            transaction_pooling: None,
         }
     }
 
@@ -54,28 +58,59 @@ impl TenantDbOptions {
         self
     }
 
+    /// PostgreSQL: whether the application's connection goes through a pooler in transaction
+    /// mode (PgBouncer `pool_mode = transaction`), where one client's transactions may run on
+    /// different server connections.
+    ///
+    /// - `true`: every statement of the library's transactions is sent unnamed (parsed for one
+    ///   execution, kept on no server connection), which that mode requires; it costs parsing
+    ///   each statement again, one more round trip per statement. The tenant is set per transaction (`SET LOCAL`) either way, so it
+    ///   never outlives one, pooler or not.
+    /// - `false`: statements are prepared by name and cached per connection (sqlx's default): for
+    ///   a direct connection, a pooler in session mode, or a proxy that keeps one server
+    ///   connection per client.
+    /// - not called (the default): `connect` compares the port the URL names with the port the
+    ///   server reports; if they differ, something is in between, and `connect` refuses with an
+    ///   [`Error::Config`] that says to choose.
+    ///
+    /// The system connection is SeaORM's, whose statements are always prepared by name: connect
+    /// it to the server directly, or through a pooler in session mode (`connect` logs a WARN when
+    /// it does not reach the server directly).
+    pub fn transaction_pooling(mut self, enabled: bool) -> Self {
+        self.transaction_pooling = Some(enabled);
+        self
+    }
+
     /// Connects, and checks what can be checked before serving:
     ///
     /// - SQLite: foreign keys are enforced on the connection ([`Error::Config`] if not);
-    /// - PostgreSQL: the self-check of the application's role and schema ([`Risk`]), and that the
-    ///   system connection's role (if configured) may cross tenants.
+    /// - PostgreSQL: the self-check of the application's role and schema ([`Risk`]), whether a
+    ///   pooler is in between ([`TenantDbOptions::transaction_pooling`]), and that the system
+    ///   connection's role (if configured) may cross tenants.
+    ///
+    /// A connection that cannot be made is an [`Error::Config`] with the driver's reason (no
+    /// tenant's data is in play yet).
     pub async fn connect(self) -> Result<TenantDb> {
         let mut app = self.app;
         if acquire_ping_redundant(app.get_url()) {
             app.test_before_acquire(false);
         }
+        let app_url = app.get_url().to_owned();
         let app = Database::connect(guard_mysql_pool(app))
             .await
-            .map_err(Error::from_db)?;
+            .map_err(|e| pooler::connect_error("the application's", &e))?;
         check_foreign_keys(&app).await?;
-        if app.get_database_backend() == DbBackend::Postgres {
-            self_check::refuse_unless_accepted(&app, &self.accepted).await?;
-        }
+        let statements = if app.get_database_backend() == DbBackend::Postgres {
+            pooler::check_app(&app, &app_url, &self.accepted, self.transaction_pooling).await?
+        } else {
+            Statements::Named
+        };
         let system = match self.system {
             Some(options) => {
+                let system_url = options.get_url().to_owned();
                 let system = Database::connect(guard_mysql_pool(options))
                     .await
-                    .map_err(Error::from_db)?;
+                    .map_err(|e| pooler::connect_error("the system", &e))?;
                 if system.get_database_backend() != app.get_database_backend() {
                     return Err(Error::Config(
                         "the system connection is to a different kind of database than the \
@@ -86,13 +121,14 @@ impl TenantDbOptions {
                 check_foreign_keys(&system).await?;
                 if system.get_database_backend() == DbBackend::Postgres {
                     self_check::system_role_crosses_tenants(&system).await?;
+                    pooler::check_system(&system, &system_url).await;
                 }
                 Some(Pool::system(system))
             }
             None => None,
         };
         Ok(TenantDb {
-            app: Pool::app(app),
+            app: Pool::app(app, statements),
             system,
         })
     }

@@ -22,7 +22,7 @@ use sea_orm::{
 };
 
 use complete::completes;
-pub(crate) use postgres::PgTx;
+pub(crate) use postgres::{PgTx, Statements};
 
 use tenant_scope_catalog::Backend;
 
@@ -34,6 +34,8 @@ use crate::tenant::TenantId;
 pub(crate) struct Pool {
     conn: DatabaseConnection,
     mode: Mode,
+    /// How the statements of the library's PostgreSQL transactions are sent.
+    statements: Statements,
     /// Whether the scoped operations add `tenant_id = <tenant>` (always, but in the test kit's
     /// differential mode, where row level security must be the only wall: see
     /// `TenantDb::without_app_filter`).
@@ -78,7 +80,7 @@ pub(crate) fn acquire_ping_redundant(url: &str) -> bool {
 impl Pool {
     /// The application's pool: on PostgreSQL every operation runs in a transaction that sets its
     /// tenant, for row level security.
-    pub(crate) fn app(conn: DatabaseConnection) -> Self {
+    pub(crate) fn app(conn: DatabaseConnection, statements: Statements) -> Self {
         let mode = if conn.get_database_backend() == DbBackend::Postgres {
             Mode::PgApp
         } else {
@@ -87,6 +89,7 @@ impl Pool {
         Self {
             conn,
             mode,
+            statements,
             #[cfg(feature = "testing")]
             app_filter: true,
         }
@@ -98,6 +101,7 @@ impl Pool {
         Self {
             conn,
             mode: Mode::Plain,
+            statements: Statements::Named,
             #[cfg(feature = "testing")]
             app_filter: true,
         }
@@ -112,7 +116,7 @@ impl Pool {
     pub(crate) async fn begin(&self, tenant: TenantId) -> Result<Tx> {
         if self.mode == Mode::PgApp {
             let pool = self.conn.get_postgres_connection_pool();
-            PgTx::begin(pool, Some(tenant))
+            PgTx::begin(pool, Some(tenant), self.statements)
                 .await
                 .map(|tx| Tx::new(TxKind::Pg(tx)))
                 .map_err(Error::from_db)
@@ -248,8 +252,8 @@ impl<'a> Exec<'a> {
     pub(crate) async fn open(self, tenant: Option<TenantId>) -> Result<Conn<'a>> {
         match self {
             Exec::Pool(pool) if pool.mode == Mode::PgApp => {
-                let pool = pool.conn.get_postgres_connection_pool();
-                PgTx::begin(pool, tenant)
+                let sqlx_pool = pool.conn.get_postgres_connection_pool();
+                PgTx::begin(sqlx_pool, tenant, pool.statements)
                     .await
                     .map(Conn::OwnPg)
                     .map_err(Error::from_db)

@@ -31,6 +31,31 @@ use crate::tenant::TenantId;
 pub(crate) struct PgTx {
     /// `None` once committed or rolled back (only `commit`/`rollback`, which take `self`, empty it).
     tx: Mutex<Option<sqlx::Transaction<'static, Postgres>>>,
+    /// Whether statements are sent unnamed (parsed for this one execution, never kept on the
+    /// server connection): what a pooler in transaction mode needs, where the next transaction
+    /// of this client may run on another server connection (see [`Statements`]).
+    unnamed: bool,
+}
+
+/// How the statements of the application's pool are sent.
+///
+/// By default sqlx prepares each statement once per connection under a name (`sqlx_s_1`, ...)
+/// and reuses it: the fastest way, and the right one on a direct connection or a pooler in
+/// session mode. Behind a pooler in *transaction* mode (PgBouncer `pool_mode = transaction`)
+/// a client's next transaction may run on another server connection, where that name is unknown
+/// or taken by another client (`prepared statement "sqlx_s_2" already exists`). Unnamed
+/// statements are parsed for one execution and kept nowhere, so they work there, at the cost of
+/// parsing every statement again (sqlx waits for the description of a statement it parses before
+/// binding it: one more round trip per statement). They are safe there only
+/// inside an explicit transaction, which pins one server connection until it ends: outside one,
+/// the pooler may send a statement's Parse and its Bind to different server connections. Every
+/// statement of the application's pool runs inside the library's `BEGIN … COMMIT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Statements {
+    /// Named and cached per connection (sqlx's default).
+    Named,
+    /// Unnamed, parsed for each execution.
+    Unnamed,
 }
 
 impl std::fmt::Debug for PgTx {
@@ -100,6 +125,7 @@ impl PgTx {
     pub(crate) async fn begin(
         pool: &sqlx::PgPool,
         tenant: Option<TenantId>,
+        statements: Statements,
     ) -> Result<Self, DbErr> {
         let pool = pool.clone();
         let begin = completes(async move {
@@ -126,6 +152,7 @@ impl PgTx {
             .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
+            unnamed: statements == Statements::Unnamed,
         })
     }
 
@@ -167,10 +194,14 @@ fn closed() -> DbErr {
     ))
 }
 
-/// The sqlx query of a SeaORM statement, bound as SeaORM binds it.
-fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
-    let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
-    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+impl PgTx {
+    /// The sqlx query of a SeaORM statement, bound as SeaORM binds it; unnamed if this
+    /// transaction's statements are.
+    fn query<'q>(&self, stmt: &'q Statement) -> sqlx::query::Query<'q, Postgres, SqlxValues> {
+        let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
+        sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+            .persistent(!self.unnamed)
+    }
 }
 
 #[async_trait::async_trait]
@@ -182,7 +213,7 @@ impl ConnectionTrait for PgTx {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let mut guard = self.tx.lock().await;
         let tx = guard.as_mut().ok_or_else(closed)?;
-        query(&stmt)
+        self.query(&stmt)
             .execute(&mut **tx)
             .await
             .map(ExecResult::from)
@@ -204,7 +235,7 @@ impl ConnectionTrait for PgTx {
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         let mut guard = self.tx.lock().await;
         let tx = guard.as_mut().ok_or_else(closed)?;
-        query(&stmt)
+        self.query(&stmt)
             .fetch_optional(&mut **tx)
             .await
             .map(|row| row.map(QueryResult::from))
@@ -214,7 +245,7 @@ impl ConnectionTrait for PgTx {
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut guard = self.tx.lock().await;
         let tx = guard.as_mut().ok_or_else(closed)?;
-        query(&stmt)
+        self.query(&stmt)
             .fetch_all(&mut **tx)
             .await
             .map(|rows| rows.into_iter().map(QueryResult::from).collect())

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend};
 
 use crate::conn::{HarnessError, connect, connect_admin, connect_options, exec, query_strings};
-use crate::env::{Backend, loopback_without_tls, redact, say, server_url_from_env, with_user};
+use crate::env::{
+    Backend, database_url, loopback_without_tls, pooler_url, redact, say, server_url_from_env,
+    with_user,
+};
 use crate::mysql::create_mysql;
 use crate::postgres::create_postgres;
 use crate::sqlite::create_sqlite;
@@ -159,7 +162,8 @@ impl TestDb {
     }
 
     /// The library on this database, as a service runs it: the application connection as [`APP_ROLE`] on
-    /// PostgreSQL (so the self-check and row level security are real) and the owner as the system connection.
+    /// PostgreSQL (so the self-check and row level security are real; through the pooler of
+    /// [`PGBOUNCER_URL_VAR`](crate::PGBOUNCER_URL_VAR) if it is set) and the owner as the system connection.
     pub async fn tenant_db(&self) -> tenant_scope::TenantDb {
         self.tenant_db_with(|options| options).await
     }
@@ -169,18 +173,26 @@ impl TestDb {
         &self,
         f: impl FnOnce(&mut ConnectOptions) -> &mut ConnectOptions,
     ) -> tenant_scope::TenantDb {
-        let mut app = connect_options(&self.app_url());
+        let pooler = match self.backend {
+            Backend::Postgres => pooler_url(),
+            _ => None,
+        };
+        let app_url = match &pooler {
+            Some(pooler) => with_user(&database_url(pooler, &self.name), APP_ROLE),
+            None => self.app_url(),
+        };
+        let mut app = connect_options(&app_url);
         f(&mut app);
-        tenant_scope::TenantDb::options(app)
-            .system(connect_options(&self.url))
-            .connect()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "connecting the library to the {} test database: {e}",
-                    self.backend
-                )
-            })
+        let mut options = tenant_scope::TenantDb::options(app).system(connect_options(&self.url));
+        if pooler.is_some() {
+            options = options.transaction_pooling(true);
+        }
+        options.connect().await.unwrap_or_else(|e| {
+            panic!(
+                "connecting the library to the {} test database: {e}",
+                self.backend
+            )
+        })
     }
 
     /// The server URL the database was created from (`None` for SQLite).

@@ -120,6 +120,14 @@ pub fn server_url_from_env(backend: Backend) -> Option<String> {
     resolved
 }
 
+/// The pooler of [`PGBOUNCER_URL_VAR`](crate::PGBOUNCER_URL_VAR), if it is set (and not empty).
+pub fn pooler_url() -> Option<String> {
+    std::env::var(crate::PGBOUNCER_URL_VAR)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
 /// Writes a line straight to the process's stderr, past libtest's output capture.
 pub fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");

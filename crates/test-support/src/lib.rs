@@ -67,8 +67,8 @@ use std::time::Duration;
 pub use conn::{HarnessError, connect, connect_options};
 pub use db::{Strategy, TestDb, TestOutcome, database_exists};
 pub use env::{
-    Backend, database_url, is_ci, loopback_without_tls, redact, resolve, say, server_url_from_env,
-    skip_notice, with_user,
+    Backend, database_url, is_ci, loopback_without_tls, pooler_url, redact, resolve, say,
+    server_url_from_env, skip_notice, with_user,
 };
 pub use fixture::{
     Grant, KeyedTenant, grant, keyed_tenant, new_tenant, permissions, tenant, two_tenants, user,
@@ -85,6 +85,11 @@ pub type Migrator = migration::Migrator;
 pub const POSTGRES_URL_VAR: &str = "TENANT_SCOPE_TEST_POSTGRES_URL";
 /// The environment variable that enables the MySQL / MariaDB tests.
 pub const MYSQL_URL_VAR: &str = "TENANT_SCOPE_TEST_MYSQL_URL";
+/// The environment variable naming a PostgreSQL pooler in transaction mode in front of the server of
+/// [`POSTGRES_URL_VAR`] (PgBouncer, e.g. `postgres://127.0.0.1:6432`): when set, the library's application
+/// connection of every PostgreSQL test ([`TestDb::tenant_db`]) goes through it, with
+/// `TenantDbOptions::transaction_pooling(true)`. Raw connections and the system connection stay direct.
+pub const PGBOUNCER_URL_VAR: &str = "TENANT_SCOPE_TEST_PGBOUNCER_URL";
 /// Set to `1` to print per-test database setup and drop times on stderr.
 pub const TIMING_VAR: &str = "TENANT_SCOPE_TEST_TIMING";
 /// Test databases (and SQLite temp dirs) older than this are leftovers of killed runs and are dropped.
