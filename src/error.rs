@@ -39,6 +39,11 @@ pub enum Error {
     /// The input is malformed; the text says what was expected, never what another tenant holds.
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// The caller's tenant already runs as many operations at once as it may (its share of the
+    /// connection pool, [`TenantDbOptions::per_tenant_connections`](crate::TenantDbOptions::per_tenant_connections)),
+    /// and none ended in time: try again shortly. It says nothing about other tenants.
+    #[error("busy: too many operations of this tenant at once; retry shortly")]
+    Busy,
     /// The library is misconfigured (for example a missing system connection).
     #[error("configuration error: {0}")]
     Config(String),
@@ -49,7 +54,7 @@ pub enum Error {
 
 impl Error {
     /// The HTTP status that answers this error: 404, 403, 409, 400 (also for `TenantMismatch`), 401
-    /// for `Denied`, 500 otherwise.
+    /// for `Denied`, 429 for `Busy`, 500 otherwise.
     ///
     /// ```
     /// assert_eq!(tenant_scope::Error::NotFound.status(), 404);
@@ -62,6 +67,7 @@ impl Error {
             Error::Conflict => 409,
             Error::TenantMismatch | Error::Invalid(_) => 400,
             Error::Denied => 401,
+            Error::Busy => 429,
             Error::Config(_) | Error::Db(_) => 500,
         }
     }

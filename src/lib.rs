@@ -70,8 +70,8 @@ mod verify;
 
 pub use audit::AuditAction;
 pub use db::{
-    BoxFuture, GlobalDb, ScopedDelete, ScopedUpdate, SystemDb, TenantDb, TenantDbOptions,
-    TenantScope, TenantTransaction,
+    BoxFuture, DEFAULT_TENANT_WAIT, GlobalDb, ScopedDelete, ScopedUpdate, SystemDb, TenantDb,
+    TenantDbOptions, TenantScope, TenantTransaction,
 };
 pub use entity::{Global, RowId, TenantScoped};
 pub use error::{DbError, Error, Result};

@@ -964,18 +964,24 @@ test_support::backend_test!(tenant_is_a_bound_parameter, |t: TestDb| async move 
 test_support::backend_test!(foreign_keys_are_verified, |t: TestDb| async move {
     let f = fixture(&t).await;
     assert!(f.db.foreign_keys_enforced().await.expect("pragma"));
-    // Four transactions open at once hold four distinct connections of the pool; each one
-    // enforces the keys. (SeaORM gives SQLite one connection unless told otherwise.)
+    // Four transactions open at once hold four distinct connections of the pool (two of each
+    // tenant: a tenant may hold half the pool); each one enforces the keys. (SeaORM gives SQLite
+    // one connection unless told otherwise.)
     let db = t.tenant_db_with(|o| o.max_connections(4)).await;
     let mut txs = Vec::new();
-    for _ in 0..4 {
-        txs.push(db.begin(&f.a.ctx).await.expect("begin"));
+    for (ctx, theirs) in [
+        (&f.a.ctx, f.b.project.id),
+        (&f.a.ctx, f.b.project.id),
+        (&f.b.ctx, f.a.project.id),
+        (&f.b.ctx, f.a.project.id),
+    ] {
+        txs.push((db.begin(ctx).await.expect("begin"), theirs));
     }
-    for tx in txs {
+    for (tx, theirs) in txs {
         let got = tx
             .scope()
             .insert(tasks::ActiveModel {
-                project_id: Set(f.b.project.id),
+                project_id: Set(theirs),
                 title: Set("x".into()),
                 done: Set(false),
                 created_at: Set(Utc::now()),

@@ -1093,7 +1093,9 @@ test_support::backend_test!(
         // Every connection of the pool, inspected once more: take all four out at once.
         if probed {
             let (checks, connects) = (probe.checks(), probe.connects());
-            let held = futures::future::join_all((0..POOL).map(|_| db.begin(&contexts[0]))).await;
+            // One transaction per tenant: a tenant may hold only its share of the pool.
+            let held =
+                futures::future::join_all((0..POOL as usize).map(|i| db.begin(&contexts[i]))).await;
             if let Some(Err(e)) = held.iter().find(|h| h.is_err()) {
                 panic!(
                     "after the run, the pool could not hand out all {POOL} connections at once \
@@ -1109,7 +1111,10 @@ test_support::backend_test!(
                 "each pooled connection inspected"
             );
             drop(held);
-            let held = futures::future::join_all((0..POOL).map(|_| db.begin(&contexts[1]))).await;
+            let held = futures::future::join_all(
+                (0..POOL as usize).map(|i| db.begin(&contexts[contexts.len() - 1 - i])),
+            )
+            .await;
             assert!(held.iter().all(Result::is_ok), "{held:?}");
             drop(held);
         }

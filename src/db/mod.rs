@@ -23,7 +23,7 @@ mod transaction;
 
 pub use bulk::{ScopedDelete, ScopedUpdate};
 pub use global::GlobalDb;
-pub use options::TenantDbOptions;
+pub use options::{DEFAULT_TENANT_WAIT, TenantDbOptions};
 pub use scope::TenantScope;
 pub use system::SystemDb;
 pub use transaction::{BoxFuture, TenantTransaction};
@@ -101,6 +101,12 @@ impl TenantDb {
     /// The database backend.
     pub fn backend(&self) -> DbBackend {
         self.app.conn().get_database_backend()
+    }
+
+    /// The most connections of the application's pool one tenant may hold at once
+    /// ([`TenantDbOptions::per_tenant_connections`]); `None` without a cap.
+    pub fn per_tenant_cap(&self) -> Option<usize> {
+        self.app.tenant_cap()
     }
 
     /// Whether foreign keys are enforced on a connection of the pool (always true on PostgreSQL and

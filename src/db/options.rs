@@ -1,7 +1,7 @@
 //! [`TenantDbOptions`]: how to connect, and what is checked before serving.
 
 use crate::error::{Error, Result};
-use crate::exec::{Pool, Statements, acquire_ping_redundant};
+use crate::exec::{Pool, Statements, TenantLimiter, acquire_ping_redundant};
 use crate::self_check::{self, Risk};
 
 use super::pooler;
@@ -9,6 +9,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use super::TenantDb;
 
@@ -21,7 +22,27 @@ pub struct TenantDbOptions {
     system: Option<ConnectOptions>,
     accepted: BTreeSet<Risk>,
     transaction_pooling: Option<bool>,
+    tenant_cap: TenantCap,
+    tenant_wait: Duration,
 }
+
+/// How many of the application pool's connections one tenant may hold at once.
+#[derive(Clone, Copy, Debug)]
+enum TenantCap {
+    /// Half the pool (at least one).
+    FairShare,
+    /// At most this many.
+    Max(u32),
+    /// No cap.
+    Off,
+}
+
+/// How long an operation of a tenant over its cap waits for one of the tenant's own operations to
+/// end before it is [`Error::Busy`].
+pub const DEFAULT_TENANT_WAIT: Duration = Duration::from_secs(5);
+
+/// sqlx's pool size when none is configured.
+const SQLX_DEFAULT_POOL: u32 = 10;
 
 impl TenantDbOptions {
     /// Options for the application's connection: a URL, or SeaORM [`ConnectOptions`] (pool size,
@@ -39,6 +60,8 @@ impl TenantDbOptions {
             system: None,
             accepted: BTreeSet::new(),
             transaction_pooling: None,
+            tenant_cap: TenantCap::FairShare,
+            tenant_wait: DEFAULT_TENANT_WAIT,
         }
     }
 
@@ -81,6 +104,36 @@ impl TenantDbOptions {
         self
     }
 
+    /// The most connections of the application's pool that one tenant may hold at once, so that
+    /// no tenant can take the whole pool from the others (default: half the pool, at least one).
+    ///
+    /// Every operation of a tenant (a read, a write with its audit event, a transaction from
+    /// [`TenantDb::begin`]) holds one until it ends, however it ends: an error or a cancelled
+    /// future gives it back. One over the cap waits up to [`per_tenant_wait`](Self::per_tenant_wait)
+    /// for one of the tenant's own operations to end, then is [`Error::Busy`] (HTTP 429 with
+    /// `Retry-After`). Operations inside a transaction use the transaction's. Other tenants are
+    /// not held up, and the answer says nothing about them. System access is not capped.
+    ///
+    /// An operation that needs a second connection of the same tenant while it holds one (a
+    /// `db.scope(&ctx)` call inside `db.transaction(&ctx, ..)` instead of the transaction's own
+    /// scope) counts twice.
+    pub fn per_tenant_connections(mut self, max: u32) -> Self {
+        self.tenant_cap = TenantCap::Max(max.max(1));
+        self
+    }
+
+    /// No cap on one tenant's connections: a tenant may take the whole pool.
+    pub fn without_per_tenant_cap(mut self) -> Self {
+        self.tenant_cap = TenantCap::Off;
+        self
+    }
+
+    /// How long an operation over its tenant's cap waits (default [`DEFAULT_TENANT_WAIT`]).
+    pub fn per_tenant_wait(mut self, wait: Duration) -> Self {
+        self.tenant_wait = wait;
+        self
+    }
+
     /// Connects, and checks what can be checked before serving:
     ///
     /// - SQLite: foreign keys are enforced on the connection ([`Error::Config`] if not);
@@ -96,6 +149,7 @@ impl TenantDbOptions {
             app.test_before_acquire(false);
         }
         let app_url = app.get_url().to_owned();
+        let pool_size = app.get_max_connections().unwrap_or(SQLX_DEFAULT_POOL);
         let app = Database::connect(guard_mysql_pool(app))
             .await
             .map_err(|e| pooler::connect_error("the application's", &e))?;
@@ -128,7 +182,13 @@ impl TenantDbOptions {
             None => None,
         };
         Ok(TenantDb {
-            app: Pool::app(app, statements),
+            app: match self.tenant_cap {
+                TenantCap::FairShare => Pool::app(app, statements)
+                    .with_limiter(TenantLimiter::new(pool_size / 2, self.tenant_wait)),
+                TenantCap::Max(max) => Pool::app(app, statements)
+                    .with_limiter(TenantLimiter::new(max, self.tenant_wait)),
+                TenantCap::Off => Pool::app(app, statements),
+            },
             system,
         })
     }

@@ -10,6 +10,7 @@
 //! Nothing here is public: no handle gives out a SeaORM connection.
 
 mod complete;
+mod limit;
 mod postgres;
 
 use std::future::Future;
@@ -22,12 +23,14 @@ use sea_orm::{
 };
 
 use complete::completes;
+pub(crate) use limit::TenantLimiter;
 pub(crate) use postgres::{PgTx, Statements};
 
 use tenant_scope_catalog::Backend;
 
 use crate::error::{Error, Result};
 use crate::tenant::TenantId;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// A connection pool, and how operations run on it.
 #[derive(Clone, Debug)]
@@ -36,6 +39,8 @@ pub(crate) struct Pool {
     mode: Mode,
     /// How the statements of the library's PostgreSQL transactions are sent.
     statements: Statements,
+    /// The cap on the connections one tenant holds at once (the application's pool only).
+    limiter: Option<Arc<TenantLimiter>>,
     /// Whether the scoped operations add `tenant_id = <tenant>` (always, but in the test kit's
     /// differential mode, where row level security must be the only wall: see
     /// `TenantDb::without_app_filter`).
@@ -90,6 +95,7 @@ impl Pool {
             conn,
             mode,
             statements,
+            limiter: None,
             #[cfg(feature = "testing")]
             app_filter: true,
         }
@@ -102,8 +108,29 @@ impl Pool {
             conn,
             mode: Mode::Plain,
             statements: Statements::Named,
+            limiter: None,
             #[cfg(feature = "testing")]
             app_filter: true,
+        }
+    }
+
+    /// The pool with a cap on the connections one tenant holds at once.
+    pub(crate) fn with_limiter(mut self, limiter: TenantLimiter) -> Self {
+        self.limiter = Some(Arc::new(limiter));
+        self
+    }
+
+    /// The cap on one tenant's connections, if there is one.
+    pub(crate) fn tenant_cap(&self) -> Option<usize> {
+        self.limiter.as_ref().map(|l| l.cap())
+    }
+
+    /// A permit for one operation of `tenant` on this pool (see [`TenantLimiter`]); `None` if the
+    /// pool has no cap.
+    pub(crate) async fn admit(&self, tenant: TenantId) -> Result<Option<OwnedSemaphorePermit>> {
+        match &self.limiter {
+            Some(limiter) => limiter.admit(tenant).await.map(Some),
+            None => Ok(None),
         }
     }
 
@@ -114,7 +141,8 @@ impl Pool {
 
     /// Begins a transaction of `tenant` (on PostgreSQL with the tenant set, in the same round trip).
     pub(crate) async fn begin(&self, tenant: TenantId) -> Result<Tx> {
-        if self.mode == Mode::PgApp {
+        let permit = self.admit(tenant).await?;
+        let tx = if self.mode == Mode::PgApp {
             let pool = self.conn.get_postgres_connection_pool();
             PgTx::begin(pool, Some(tenant), self.statements)
                 .await
@@ -124,7 +152,8 @@ impl Pool {
             self.begin_sea()
                 .await
                 .map(|tx| Tx::new(TxKind::Sea(Arc::new(tx))))
-        }
+        };
+        tx.map(|tx| tx.holding(permit))
     }
 
     /// SeaORM's transaction.
@@ -148,6 +177,9 @@ impl Pool {
 pub(crate) struct Tx {
     kind: TxKind,
     failed: AtomicBool,
+    /// The tenant's permit for its connection (see [`TenantLimiter`]), given back with the
+    /// transaction.
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 #[derive(Debug)]
@@ -164,7 +196,14 @@ impl Tx {
         Self {
             kind,
             failed: AtomicBool::new(false),
+            _permit: None,
         }
+    }
+
+    /// The transaction, holding the tenant's permit until it ends.
+    fn holding(mut self, permit: Option<OwnedSemaphorePermit>) -> Self {
+        self._permit = permit;
+        self
     }
 
     /// Commits, unless a statement of the transaction failed: then it rolls back and says so.
@@ -242,6 +281,18 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// The tenant's permit for one operation (see [`TenantLimiter`]): only on a pool with a cap
+    /// and for an operation of a tenant; inside a [`Tx`] the transaction holds it already.
+    pub(crate) async fn admit(
+        self,
+        tenant: Option<TenantId>,
+    ) -> Result<Option<OwnedSemaphorePermit>> {
+        match (self, tenant) {
+            (Exec::Pool(pool), Some(tenant)) => pool.admit(tenant).await,
+            _ => Ok(None),
+        }
+    }
+
     /// A connection for one operation.
     ///
     /// On the application's pool on PostgreSQL this begins a transaction (one round trip), which
@@ -290,6 +341,7 @@ macro_rules! read {
             ($exec, $tenant);
         ::tracing::Instrument::instrument(
             async move {
+                let _permit = exec.admit(tenant).await?;
                 let $conn = exec.open(tenant).await?;
                 let result = $body.map_err($crate::error::Error::from_db);
                 $conn.finish_read(result)
@@ -311,6 +363,7 @@ macro_rules! audited_write {
         let (exec, tenant): ($crate::exec::Exec<'_>, $crate::tenant::TenantId) = ($exec, $tenant);
         ::tracing::Instrument::instrument(
             async move {
+                let _permit = exec.admit(Some(tenant)).await?;
                 let $conn = exec.open_write(tenant).await?;
                 let result: $crate::error::Result<_> = async { $body }.await;
                 $conn.finish(result).await

@@ -15,10 +15,11 @@ pub(super) const INTERNAL_MESSAGE: &str = "an internal error occurred";
 /// - the status is [`Error::status`];
 /// - the body is `{"error": {"code", "message", "request_id"}}` (see the
 ///   [module docs](super#the-error-shape)), with a stable snake_case code: `not_found`,
-///   `forbidden`, `conflict`, `tenant_mismatch`, `unauthorized`, `invalid` or `internal`;
+///   `forbidden`, `conflict`, `tenant_mismatch`, `unauthorized`, `invalid`, `too_many_requests`
+///   or `internal`;
 /// - the message is the error's own text ([`Error`]'s `Display` never carries driver text or
 ///   another tenant's data), except for a 5xx, which only says "an internal error occurred";
-/// - a 401 has `WWW-Authenticate: Bearer`;
+/// - a 401 has `WWW-Authenticate: Bearer`; a 429 ([`Error::Busy`]) has `Retry-After: 1`;
 /// - an [`Error::Db`] or [`Error::Config`] is logged at ERROR (target `tenant_scope::http`) with
 ///   the request id; the [`DbError`](crate::DbError) is logged as its `Debug`, which leaves out the
 ///   driver's text.
@@ -52,6 +53,7 @@ impl ApiError {
             Error::TenantMismatch => "tenant_mismatch",
             Error::Denied => "unauthorized",
             Error::Invalid(_) => "invalid",
+            Error::Busy => "too_many_requests",
             Error::Config(_) | Error::Db(_) => "internal",
         }
     }
@@ -91,6 +93,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(self.0, Error::Busy) {
+            // One of the tenant's own operations ends within the wait, usually well before.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         // The layer renders the body again with the request's id (in case this response was made
         // outside its scope), from this report rather than from the body.

@@ -173,6 +173,23 @@ impl TestDb {
         &self,
         f: impl FnOnce(&mut ConnectOptions) -> &mut ConnectOptions,
     ) -> tenant_scope::TenantDb {
+        self.tenant_db_options(f)
+            .connect()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "connecting the library to the {} test database: {e}",
+                    self.backend
+                )
+            })
+    }
+
+    /// The options [`TestDb::tenant_db_with`] connects with, for a test that changes more of them
+    /// (`.without_per_tenant_cap()`, `.per_tenant_connections(n)`, ...).
+    pub fn tenant_db_options(
+        &self,
+        f: impl FnOnce(&mut ConnectOptions) -> &mut ConnectOptions,
+    ) -> tenant_scope::TenantDbOptions {
         let pooler = match self.backend {
             Backend::Postgres => pooler_url(),
             _ => None,
@@ -183,16 +200,12 @@ impl TestDb {
         };
         let mut app = connect_options(&app_url);
         f(&mut app);
-        let mut options = tenant_scope::TenantDb::options(app).system(connect_options(&self.url));
+        let options = tenant_scope::TenantDb::options(app).system(connect_options(&self.url));
         if pooler.is_some() {
-            options = options.transaction_pooling(true);
+            options.transaction_pooling(true)
+        } else {
+            options
         }
-        options.connect().await.unwrap_or_else(|e| {
-            panic!(
-                "connecting the library to the {} test database: {e}",
-                self.backend
-            )
-        })
     }
 
     /// The server URL the database was created from (`None` for SQLite).
