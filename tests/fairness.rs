@@ -47,7 +47,11 @@ test_support::backend_test!(one_tenant_cannot_take_the_pool, |t: TestDb| async m
     let second = db.begin(&a.job).await.expect("A's second");
     // A is at its cap: its next operation waits, then is Busy.
     let over = db.scope(&a.job).get::<projects::Entity>(mine.id).await;
-    assert!(matches!(over, Err(Error::Busy)), "{}: {over:?}", t.backend());
+    assert!(
+        matches!(over, Err(Error::Busy)),
+        "{}: {over:?}",
+        t.backend()
+    );
     assert!(matches!(db.begin(&a.job).await, Err(Error::Busy)));
     // B is not held up: it gets the rest of the pool.
     let b1 = db.begin(&b.job).await.expect("B's first");
@@ -96,17 +100,15 @@ test_support::backend_test!(
                 scope.get::<projects::Entity>(mine.id),
             )
             .await;
-            let _ = tokio::time::timeout(
-                Duration::from_micros(micros),
-                project(&db, &a),
-            )
-            .await;
+            let _ = tokio::time::timeout(Duration::from_micros(micros), project(&db, &a)).await;
         }
         // So does a wait cancelled while over the cap, and a transaction dropped unfinished.
         let held = db.begin(&a.job).await.expect("held");
-        let waiting =
-            tokio::time::timeout(Duration::from_millis(20), scope.get::<projects::Entity>(mine.id))
-                .await;
+        let waiting = tokio::time::timeout(
+            Duration::from_millis(20),
+            scope.get::<projects::Entity>(mine.id),
+        )
+        .await;
         assert!(waiting.is_err(), "still waiting when cancelled");
         drop(held);
         // With a cap of one and a short wait, any permit still out would make these Busy.

@@ -32,7 +32,8 @@ use sea_orm::DbErr;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tenant_scope::http::{
-    ApiError, REQUEST_ID_HEADER, RequestId, TENANT_HEADER, Tenant, TenantResolver, request_id_layer,
+    ApiError, REQUEST_ID_HEADER, RateLimit, RequestId, TENANT_HEADER, Tenant, TenantRateLimitLayer,
+    TenantResolver, request_id_layer,
 };
 use tenant_scope::{ApiKeyVerifier, Error, TenantDb, TenantId, provision};
 use test_support::TestDb;
@@ -611,6 +612,44 @@ test_support::backend_test!(
         // Without `subdomains`, the host names nothing.
         let plain = tenant_app(TenantResolver::new(f.db.clone()));
         assert_served_as(&send(&plain, whoami(&host_b)).await, f.a.id);
+    }
+);
+
+test_support::backend_test!(
+    a_tenant_over_its_rate_limit_gets_429_and_others_do_not,
+    |t: TestDb| async move {
+        let f = fixture(&t).await;
+        let resolver = TenantResolver::new(f.db.clone());
+        let app = Router::new()
+            .route("/whoami", get(whoami))
+            .route_layer(TenantRateLimitLayer::new(
+                resolver.clone(),
+                RateLimit::per_second(1).burst(3),
+            ))
+            .with_state(resolver)
+            .layer(request_id_layer());
+        let (a_key, b_key) = (bearer(&f.a.key), bearer(&f.b.key));
+        let whoami = |key: &str| get_with("/whoami", &[("authorization", key)]);
+        for _ in 0..3 {
+            assert_served_as(&send(&app, whoami(&a_key)).await, f.a.id);
+        }
+        let over = send(&app, whoami(&a_key)).await;
+        over.assert_error(429, "too_many_requests");
+        assert_eq!(over.header("retry-after"), Some("1"), "{over:?}");
+        assert!(!over.message().contains(&f.b.id.to_string()));
+        // B has a bucket of its own; a refused credential spends nobody's.
+        for _ in 0..3 {
+            assert_served_as(&send(&app, whoami(&b_key)).await, f.b.id);
+        }
+        let reference = reference_401(&app).await;
+        for _ in 0..5 {
+            assert_denied(&send(&app, whoami(&bearer(&f.a.revoked))).await, &reference);
+        }
+        // A's next token comes at the rate.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_served_as(&send(&app, whoami(&a_key)).await, f.a.id);
+        let again = send(&app, whoami(&a_key)).await;
+        again.assert_error(429, "too_many_requests");
     }
 );
 

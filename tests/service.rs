@@ -1146,3 +1146,36 @@ test_support::backend_test!(
         }
     }
 );
+
+test_support::backend_test!(
+    the_listings_are_rate_limited_per_tenant,
+    |t: TestDb| async move {
+        let db = t.tenant_db().await;
+        let seed = reference_service::seed_demo(&db).await.expect("seed");
+        let limit = tenant_scope::http::RateLimit::per_minute(2);
+        let router = reference_service::router_with(db.clone(), limit);
+        let (acme, globex) = (&seed.acme.admin_key.key, &seed.globex.admin_key.key);
+        let project = format!("/projects/{}", seed.acme.project_id);
+        let tasks = format!("{project}/tasks");
+        expect(&router, call(Method::GET, "/projects").key(acme), 200).await;
+        expect(&router, call(Method::GET, tasks.as_str()).key(acme), 200).await;
+        // Acme has spent its two listings: 429, with when to retry.
+        let over = expect(&router, call(Method::GET, "/projects").key(acme), 429).await;
+        assert_eq!(over.body["error"]["code"], "too_many_requests");
+        let retry: u64 = over
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After in seconds");
+        assert!((1..=60).contains(&retry), "{retry}");
+        // The other routes are not limited, and Globex has its own listings.
+        expect(&router, call(Method::GET, project.as_str()).key(acme), 200).await;
+        expect(&router, call(Method::GET, "/projects").key(globex), 200).await;
+        // The default limit is generous.
+        assert_eq!(
+            reference_service::LIST_LIMIT,
+            tenant_scope::http::RateLimit::per_second(100).burst(200)
+        );
+    }
+);

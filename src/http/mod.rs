@@ -6,7 +6,9 @@
 //! - [`request_id_layer`] — the middleware to put outermost: it gives each request a
 //!   [`RequestId`], echoes it in the response's `X-Request-Id`, and renders every error response
 //!   (ours and axum's own rejections) as [the one error shape](#the-error-shape);
-//! - [`ApiError`] — an [`Error`](crate::Error) as a response, for handlers to return.
+//! - [`ApiError`] — an [`Error`](crate::Error) as a response, for handlers to return;
+//! - [`TenantRateLimitLayer`] — a token bucket per verified tenant ([`RateLimit`]), 429 with
+//!   `Retry-After` over it.
 //!
 //! ```no_run
 //! use axum::extract::{Path, State};
@@ -121,10 +123,12 @@
 //! Other headers of the response are kept (`WWW-Authenticate`, `Allow`, …).
 
 mod error;
+mod rate_limit;
 mod request_id;
 mod resolver;
 
 pub use error::ApiError;
+pub use rate_limit::{RateLimit, TenantRateLimit, TenantRateLimitLayer};
 pub use request_id::{REQUEST_ID_HEADER, RequestId, RequestIdLayer, request_id_layer};
 pub use resolver::{
     AuthenticatedUser, ClaimFromRequest, TENANT_HEADER, Tenant, TenantResolver, bearer_token,

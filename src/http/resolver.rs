@@ -215,7 +215,7 @@ impl TenantResolver {
     }
 
     /// The verified context of a request, by the rules of the module docs.
-    async fn resolve(&self, parts: &mut Parts) -> Result<TenantContext, ApiError> {
+    pub(super) async fn resolve(&self, parts: &mut Parts) -> Result<TenantContext, ApiError> {
         let request_id = RequestId::of(parts);
         // Syntax first, from the headers alone: the same answer whatever the credential.
         let by_header = if self.tenant_header {
@@ -418,12 +418,21 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // Verified already by a layer in front ([`TenantRateLimitLayer`](super::TenantRateLimitLayer)).
+        if let Some(Resolved(ctx)) = parts.extensions.remove::<Resolved>() {
+            return Ok(Tenant(ctx));
+        }
         TenantResolver::from_ref(state)
             .resolve(parts)
             .await
             .map(Tenant)
     }
 }
+
+/// A context verified by a layer of this module for this request, handed to the [`Tenant`]
+/// extractor. Private: nothing outside this module can put one into a request.
+#[derive(Clone, Debug)]
+pub(super) struct Resolved(pub(super) TenantContext);
 
 #[cfg(test)]
 mod tests {

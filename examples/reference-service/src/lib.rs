@@ -32,7 +32,9 @@ use entity::{
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, IntoActiveModel, Select};
 use serde::{Deserialize, Deserializer, Serialize};
-use tenant_scope::http::{ApiError, RequestId, Tenant, TenantResolver, request_id_layer};
+use tenant_scope::http::{
+    ApiError, RateLimit, RequestId, Tenant, TenantRateLimitLayer, TenantResolver, request_id_layer,
+};
 use tenant_scope::{
     API_KEYS_WRITE, Actor, ApiKeyVerifier, Error, IssuedKey, Scoped, SystemDb, TenantContext,
     TenantDb, TenantId, TenantScope, TenantScoped,
@@ -83,11 +85,30 @@ impl AppState {
 /// The service: every route, the body limit, and `request_id_layer` outermost (request ids, and
 /// every error, the extractors' rejections included, as `{"error":{"code","message","request_id"}}`).
 pub fn router(db: TenantDb) -> Router {
+    router_with(db, LIST_LIMIT)
+}
+
+/// The per-tenant rate limit of the listing routes (the costly ones: a page of rows and a count):
+/// generous for a person, a ceiling for a runaway script.
+pub const LIST_LIMIT: RateLimit = RateLimit::per_second(100).burst(200);
+
+/// [`router`] with `list_limit` on the listing routes.
+pub fn router_with(db: TenantDb, list_limit: RateLimit) -> Router {
+    let resolver = TenantResolver::new(db).tenant_header(true);
     let state = AppState {
-        resolver: TenantResolver::new(db).tenant_header(true),
+        resolver: resolver.clone(),
     };
+    let listings = Router::new()
+        .route("/projects", get(list_projects))
+        .route("/projects/{project_id}/tasks", get(list_tasks))
+        .route(
+            "/projects/{project_id}/tasks/{task_id}/comments",
+            get(list_comments),
+        )
+        .route_layer(TenantRateLimitLayer::new(resolver, list_limit));
     Router::new()
-        .route("/projects", get(list_projects).post(create_project))
+        .merge(listings)
+        .route("/projects", axum::routing::post(create_project))
         .route(
             "/projects/{project_id}",
             get(get_project)
@@ -96,7 +117,7 @@ pub fn router(db: TenantDb) -> Router {
         )
         .route(
             "/projects/{project_id}/tasks",
-            get(list_tasks).post(create_task),
+            axum::routing::post(create_task),
         )
         .route(
             "/projects/{project_id}/tasks/{task_id}",
@@ -104,7 +125,7 @@ pub fn router(db: TenantDb) -> Router {
         )
         .route(
             "/projects/{project_id}/tasks/{task_id}/comments",
-            get(list_comments).post(create_comment),
+            axum::routing::post(create_comment),
         )
         .route(
             "/projects/{project_id}/tasks/{task_id}/comments/{comment_id}",
