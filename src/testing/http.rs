@@ -146,7 +146,7 @@ impl Route {
         self
     }
 
-    fn request(&self, ids: &Ids, credentials: &HeaderMap) -> Request<Body> {
+    fn request(&self, ids: &Ids, credentials: &HeaderMap) -> Result<Request<Body>, Failure> {
         let mut path = self.path.clone();
         for slot in &self.slots {
             path = path.replace(&format!("{{{slot}}}"), &ids.text(slot));
@@ -165,7 +165,7 @@ impl Route {
         let body = body.map_or_else(Body::empty, |json| Body::from(json.to_string()));
         request
             .body(body)
-            .unwrap_or_else(|_| Request::new(Body::empty()))
+            .map_err(|e| Failure::setup(format!("{self:?}: cannot build a request: {e}")))
     }
 }
 
@@ -372,8 +372,8 @@ where
                 continue;
             };
             let credentials = &self.credentials[&viewer];
-            let a = self.send(route.request(&theirs, credentials)).await;
-            let b = self.send(route.request(&never, credentials)).await;
+            let a = self.send(route.request(&theirs, credentials)?).await;
+            let b = self.send(route.request(&never, credentials)?).await;
             *coverage.foreign.entry(format!("{route:?}")).or_default() += 1;
             *coverage.statuses.entry(a.status.as_u16()).or_default() += 1;
             let who = format!(
@@ -566,7 +566,7 @@ where
                     continue;
                 };
                 let answer = self
-                    .send(route.request(&own, &self.credentials[tenant]))
+                    .send(route.request(&own, &self.credentials[tenant])?)
                     .await;
                 let status = answer.status;
                 if status == StatusCode::UNAUTHORIZED
