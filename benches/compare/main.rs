@@ -23,6 +23,7 @@ mod layout;
 mod ops;
 mod report;
 mod setup;
+mod throughput;
 
 use std::future::Future;
 use std::hint::black_box;
@@ -395,6 +396,51 @@ where
         .collect()
 }
 
+/// Set: run the throughput and noisy-neighbour benches (benches/compare/throughput.rs) instead.
+const THROUGHPUT_VAR: &str = "TENANT_SCOPE_BENCH_THROUGHPUT";
+
+/// PgBouncer in transaction mode in front of the PostgreSQL server (`host:port`), for the
+/// throughput benches through it.
+const PGBOUNCER_VAR: &str = "TENANT_SCOPE_BENCH_PGBOUNCER";
+
+/// The throughput benches on SQLite, PostgreSQL, and PostgreSQL through PgBouncer.
+fn throughputs(rt: &Runtime, hash: &str) {
+    setup::sweep_sqlite(hash);
+    let target = rt.block_on(setup::sqlite(hash, OPS, false));
+    throughput::run(rt, &target, "sqlite", None);
+    rt.block_on(target.finish(None));
+    let Some(url) = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        println!("bench: {POSTGRES_URL_VAR} not set; the PostgreSQL benches do not run");
+        return;
+    };
+    let server = rt.block_on(PgServer::connect(&url));
+    println!("bench: PostgreSQL {}", rt.block_on(server.version()));
+    rt.block_on(server.sweep(hash));
+    let target = rt.block_on(server.target(hash, OPS, false));
+    throughput::run(rt, &target, "postgres", None);
+    match std::env::var(PGBOUNCER_VAR)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(bouncer) => {
+            // The same database, its application URL through the pooler.
+            let pooled = match target.app_url.split_once('@') {
+                Some((user, rest)) => {
+                    let path = rest.find('/').map_or("", |i| &rest[i..]);
+                    format!("{user}@{}{path}", bouncer.trim())
+                }
+                None => target.app_url.clone(),
+            };
+            throughput::run(rt, &target, "pgbouncer", Some(&pooled));
+        }
+        None => println!("bench: {PGBOUNCER_VAR} not set; the PgBouncer benches do not run"),
+    }
+    rt.block_on(target.finish(Some(&server)));
+}
+
 fn main() {
     let started = SystemTime::now();
     let dir = report::criterion_dir();
@@ -418,6 +464,11 @@ fn main() {
         (20_000, 20_000)
     };
     println!("bench: machine {} load {}", machine(), load());
+    if std::env::var(THROUGHPUT_VAR).is_ok_and(|v| !v.trim().is_empty()) {
+        throughputs(&rt, &hash);
+        println!("bench: load at the end {}", load());
+        return;
+    }
 
     // SQLite.
     setup::sweep_sqlite(&hash);

@@ -68,6 +68,9 @@ pub(crate) struct Target {
     pub(crate) layout: Layout,
     /// The library (on PostgreSQL as the application role, with row level security).
     pub(crate) db: TenantDb,
+    /// The library's application URL and the owner's, for the throughput benches' own pools.
+    pub(crate) app_url: String,
+    pub(crate) owner_url: String,
     /// Hand-written SeaORM (on PostgreSQL as the superuser: no row level security).
     pub(crate) raw: DatabaseConnection,
     /// Raw sqlx, as `raw`.
@@ -121,7 +124,7 @@ enum Scratch {
     Database(String),
 }
 
-fn options(url: &str) -> ConnectOptions {
+pub(crate) fn options(url: &str) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
     options
@@ -334,6 +337,8 @@ pub(crate) async fn sqlite(hash: &str, layout: Layout, keep: bool) -> Target {
         backend: Backend::Sqlite,
         layout,
         db,
+        app_url: url.clone(),
+        owner_url: url.clone(),
         raw,
         sqlx: SqlxPool::Sqlite(pool),
         extra,
@@ -548,6 +553,8 @@ impl PgServer {
             backend: Backend::Postgres,
             layout,
             db,
+            app_url: app_url.clone(),
+            owner_url: owner_url.clone(),
             raw,
             sqlx: SqlxPool::Postgres(pool),
             extra,
