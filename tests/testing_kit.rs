@@ -4,9 +4,7 @@
 //! differential mode: row level security alone and the filter alone answer what both answer, and a
 //! table with row level security disabled is caught (the plain check cannot see it).
 
-use chrono::Utc;
 use entity::{api_keys, comments, projects, role_permissions, roles, tasks, user_roles, users};
-use sea_orm::ActiveValue::Set;
 use sea_orm::ConnectionTrait;
 use tenant_scope::testing::{
     FailureKind, World, check_entity, check_entity_differential, check_related,
@@ -17,34 +15,9 @@ use test_support::{Backend, TestDb};
 /// The demo's two tenants, each with a project (the demo's), a task and a comment.
 async fn world(db: &TenantDb) -> World {
     let seed = reference_service::seed_demo(db).await.expect("seed");
-    let system = db
-        .system("testing_kit: tasks and comments")
+    reference_service::seed_demo_tasks(db, &seed)
         .await
-        .expect("system");
-    for tenant in [&seed.acme, &seed.globex] {
-        let ctx = system.context_for(tenant.id);
-        let scope = db.scope(&ctx);
-        let task = scope
-            .insert(tasks::ActiveModel {
-                project_id: Set(tenant.project_id),
-                title: Set(format!("{} task", tenant.name)),
-                done: Set(false),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            })
-            .await
-            .expect("task");
-        scope
-            .insert(comments::ActiveModel {
-                task_id: Set(task.id),
-                author_id: Set(tenant.admin_user),
-                body: Set(format!("{} comment", tenant.name)),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            })
-            .await
-            .expect("comment");
-    }
+        .expect("tasks and comments");
     World::of(db, &[seed.acme.id, seed.globex.id])
         .await
         .expect("the world")

@@ -6,9 +6,7 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::Utc;
-use entity::{comments, tasks};
-use sea_orm::ActiveValue::Set;
+use entity::tasks;
 use sea_orm::ColumnTrait;
 use serde_json::{Value, json};
 use tenant_scope::http::{ApiError, Tenant, TenantResolver, request_id_layer};
@@ -20,31 +18,9 @@ use uuid::Uuid;
 /// The demo's two tenants, each with a project, a task and a comment; and their admin keys.
 async fn world(db: &TenantDb) -> (World, Vec<String>) {
     let seed = reference_service::seed_demo(db).await.expect("seed");
-    let system = db.system("testing_kit_http: rows").await.expect("system");
-    for tenant in [&seed.acme, &seed.globex] {
-        let ctx = system.context_for(tenant.id);
-        let scope = db.scope(&ctx);
-        let task = scope
-            .insert(tasks::ActiveModel {
-                project_id: Set(tenant.project_id),
-                title: Set(format!("{} launch plan", tenant.name)),
-                done: Set(false),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            })
-            .await
-            .expect("task");
-        scope
-            .insert(comments::ActiveModel {
-                task_id: Set(task.id),
-                author_id: Set(tenant.admin_user),
-                body: Set(format!("{} comment", tenant.name)),
-                created_at: Set(Utc::now()),
-                ..Default::default()
-            })
-            .await
-            .expect("comment");
-    }
+    reference_service::seed_demo_tasks(db, &seed)
+        .await
+        .expect("tasks and comments");
     let world = World::of(db, &[seed.acme.id, seed.globex.id])
         .await
         .expect("world");

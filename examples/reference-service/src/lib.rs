@@ -615,6 +615,38 @@ pub async fn seed_demo(db: &TenantDb) -> Result<Seed, Error> {
     Ok(Seed { acme, globex })
 }
 
+/// Gives each tenant of `seed` a task in its project (`"<name> launch plan"`) and a comment on it
+/// by its admin, through one audited system access: the demo with a row in every table of the
+/// work (for tests that need every tenant-owned table filled, such as the test kit's).
+pub async fn seed_demo_tasks(db: &TenantDb, seed: &Seed) -> Result<(), Error> {
+    let system = db
+        .system("service: a task and a comment per demo tenant")
+        .await?;
+    for tenant in [&seed.acme, &seed.globex] {
+        let ctx = system.context_for(tenant.id);
+        let scope = db.scope(&ctx);
+        let task = scope
+            .insert(tasks::ActiveModel {
+                project_id: Set(tenant.project_id),
+                title: Set(format!("{} launch plan", tenant.name)),
+                done: Set(false),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            })
+            .await?;
+        scope
+            .insert(comments::ActiveModel {
+                task_id: Set(task.id),
+                author_id: Set(tenant.admin_user),
+                body: Set(format!("{} comment", tenant.name)),
+                created_at: Set(Utc::now()),
+                ..Default::default()
+            })
+            .await?;
+    }
+    Ok(())
+}
+
 /// The rows of [`PERMISSIONS`], inserting those that are missing.
 async fn ensure_permissions(system: &SystemDb<'_>) -> Result<Vec<permissions::Model>, Error> {
     let codes = PERMISSIONS.map(|(code, _)| code);
