@@ -66,19 +66,7 @@ async fn check_on(
 /// Logs at WARN when the system connection does not reach the server directly: SeaORM prepares
 /// named statements on it, which a pooler in transaction mode breaks.
 pub(super) async fn check_system(system: &DatabaseConnection, url: &str) {
-    let port = system
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT current_setting('port')",
-        ))
-        .await;
-    let server = match port {
-        Ok(Some(row)) => row
-            .try_get_by_index::<String>(0)
-            .ok()
-            .and_then(|p| p.parse::<u16>().ok()),
-        _ => None,
-    };
+    let server = server_port(system).await.ok().flatten();
     if let (Some(named), Some(server)) = (url_port(url), server)
         && named != server
     {
