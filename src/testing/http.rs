@@ -338,6 +338,9 @@ where
             )));
         }
         let mut coverage = HttpCoverage::default();
+        // What each tenant's rows hold, read once: the world's rows are those read when it was made.
+        let markers: Vec<BTreeSet<String>> =
+            tenants.iter().map(|t| self.world.markers(*t)).collect();
         let strategy = proptest::collection::vec(
             (
                 0..self.routes.len(),
@@ -354,7 +357,7 @@ where
             1..=6,
         );
         run("HttpCheck", strategy, async |case: &Vec<Req>| {
-            self.case(case, &mut coverage).await
+            self.case(case, &markers, &mut coverage).await
         })
         .await?;
         self.vacuity(&coverage)?;
@@ -362,7 +365,13 @@ where
         Ok(coverage)
     }
 
-    async fn case(&self, case: &[Req], coverage: &mut HttpCoverage) -> Result<(), Failure> {
+    /// One case; `markers` are each tenant's [`World::markers`], in the world's order.
+    async fn case(
+        &self,
+        case: &[Req],
+        markers: &[BTreeSet<String>],
+        coverage: &mut HttpCoverage,
+    ) -> Result<(), Failure> {
         let before = self.world.snapshot().await?;
         for req in case {
             let tenants = self.world.tenants();
@@ -381,16 +390,14 @@ where
                 req.viewer, req.owner
             );
             let echoed: BTreeSet<String> = theirs.ids.values().filter_map(text).collect();
-            for (tenant, index) in tenants.iter().map(|c| c.tenant()).zip(0..) {
-                if tenant == viewer {
+            for (index, values) in markers.iter().enumerate() {
+                if index == req.viewer {
                     continue;
                 }
                 for answer in [&a, &b] {
-                    if let Some(marker) = self
-                        .world
-                        .markers(tenant)
-                        .into_iter()
-                        .find(|m| !echoed.contains(m) && answer.text.contains(m.as_str()))
+                    if let Some(marker) = values
+                        .iter()
+                        .find(|m| !echoed.contains(*m) && answer.text.contains(m.as_str()))
                     {
                         return Err(Failure::leak(format!(
                             "{who}: the answer carries tenant #{index}'s value {marker:?}: {}",
