@@ -179,25 +179,11 @@ impl Fixture {
     }
 
     pub(crate) async fn sea_get(&self, c: &impl ConnectionTrait) -> tasks::Model {
-        tasks::Entity::find()
-            .filter(tasks::Column::TenantId.eq(self.tenant))
-            .filter(tasks::Column::Id.eq(self.task))
-            .one(c)
-            .await
-            .expect("seaorm get")
-            .expect("the task exists")
+        sea_get(c, self.tenant, self.task).await
     }
 
     pub(crate) async fn sqlx_get(&self) -> TaskRow {
-        let (tenant, id) = (self.tenant.into_uuid(), self.task);
-        on_pool!(&self.target.sqlx, GET, |p, q| sqlx::query_as::<_, TaskRow>(
-            q
-        )
-        .bind(tenant)
-        .bind(id)
-        .fetch_one(p)
-        .await
-        .expect("sqlx get"))
+        sqlx_get(&self.target.sqlx, self.tenant, self.task).await
     }
 
     // --- list -------------------------------------------------------------------------------
@@ -544,6 +530,28 @@ impl Fixture {
         tx.commit().await.expect("sim commit");
         row
     }
+}
+
+/// The hand-written SeaORM get: task `id` of `tenant`, with the manual `tenant_id` filter.
+pub(crate) async fn sea_get(c: &impl ConnectionTrait, tenant: TenantId, id: Uuid) -> tasks::Model {
+    tasks::Entity::find()
+        .filter(tasks::Column::TenantId.eq(tenant))
+        .filter(tasks::Column::Id.eq(id))
+        .one(c)
+        .await
+        .expect("seaorm get")
+        .expect("the task exists")
+}
+
+/// The raw sqlx get (a prepared statement): task `id` of `tenant`.
+pub(crate) async fn sqlx_get(pool: &SqlxPool, tenant: TenantId, id: Uuid) -> TaskRow {
+    let tenant = tenant.into_uuid();
+    on_pool!(pool, GET, |p, q| sqlx::query_as::<_, TaskRow>(q)
+        .bind(tenant)
+        .bind(id)
+        .fetch_one(p)
+        .await
+        .expect("sqlx get"))
 }
 
 /// A context for `tenant`, from the system handle (as a job would make one).

@@ -15,14 +15,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use entity::tasks;
-use sea_orm::sqlx;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 use tenant_scope::{TenantContext, TenantDb};
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
 use crate::layout::Layout;
-use crate::ops::context;
+use crate::ops::{context, sea_get, sqlx_get};
 use crate::setup::{SqlxPool, Target, options};
 
 const CLIENTS: [usize; 4] = [1, 4, 16, 64];
@@ -56,29 +55,10 @@ impl Variant {
                     .expect("bench: library get");
             }
             Variant::SeaOrm(conn) => {
-                tasks::Entity::find()
-                    .filter(tasks::Column::TenantId.eq(tenant))
-                    .filter(tasks::Column::Id.eq(task))
-                    .one(conn)
-                    .await
-                    .expect("bench: seaorm get")
-                    .expect("bench: the task");
+                sea_get(conn, tenant, task).await;
             }
-            Variant::Sqlx(SqlxPool::Postgres(pool)) => {
-                sqlx::query("SELECT tenant_id, id, project_id, assignee_id, title, done, created_at FROM tasks WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant.into_uuid())
-                    .bind(task)
-                    .fetch_one(pool)
-                    .await
-                    .expect("bench: sqlx get");
-            }
-            Variant::Sqlx(SqlxPool::Sqlite(pool)) => {
-                sqlx::query("SELECT tenant_id, id, project_id, assignee_id, title, done, created_at FROM tasks WHERE tenant_id = ? AND id = ?")
-                    .bind(tenant.into_uuid())
-                    .bind(task)
-                    .fetch_one(pool)
-                    .await
-                    .expect("bench: sqlx get");
+            Variant::Sqlx(pool) => {
+                sqlx_get(pool, tenant, task).await;
             }
         }
     }
