@@ -3,15 +3,13 @@
 use crate::error::{Error, Result};
 use crate::exec::{Pool, Statements, TenantLimiter, acquire_ping_redundant};
 use crate::self_check::{self, Risk};
-
-use super::pooler;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::TenantDb;
+use super::{TenantDb, pooler};
 
 /// How to connect a [`TenantDb`]: the application's connection, the system connection, and the
 /// risks of the PostgreSQL self-check you accept. Made by [`TenantDb::options`].
@@ -87,8 +85,8 @@ impl TenantDbOptions {
     ///
     /// - `true`: every statement of the library's transactions is sent unnamed (parsed for one
     ///   execution, kept on no server connection), which that mode requires; it costs parsing
-    ///   each statement again, one more round trip per statement. The tenant is set per transaction (`SET LOCAL`) either way, so it
-    ///   never outlives one, pooler or not.
+    ///   each statement again, one more round trip per statement. The tenant is set per
+    ///   transaction (`SET LOCAL`) either way, so it never outlives one, pooler or not.
     /// - `false`: statements are prepared by name and cached per connection (sqlx's default): for
     ///   a direct connection, a pooler in session mode, or a proxy that keeps one server
     ///   connection per client.
@@ -181,16 +179,16 @@ impl TenantDbOptions {
             }
             None => None,
         };
-        Ok(TenantDb {
-            app: match self.tenant_cap {
-                TenantCap::FairShare => Pool::app(app, statements)
-                    .with_limiter(TenantLimiter::new(pool_size / 2, self.tenant_wait)),
-                TenantCap::Max(max) => Pool::app(app, statements)
-                    .with_limiter(TenantLimiter::new(max, self.tenant_wait)),
-                TenantCap::Off => Pool::app(app, statements),
-            },
-            system,
-        })
+        let cap = match self.tenant_cap {
+            TenantCap::FairShare => Some(pool_size / 2),
+            TenantCap::Max(max) => Some(max),
+            TenantCap::Off => None,
+        };
+        let mut app = Pool::app(app, statements);
+        if let Some(cap) = cap {
+            app = app.with_limiter(TenantLimiter::new(cap, self.tenant_wait));
+        }
+        Ok(TenantDb { app, system })
     }
 }
 
