@@ -2,7 +2,8 @@
 //! pool's connections (`TenantDbOptions::per_tenant_connections`, default half the pool); one
 //! operation over the cap waits, then is `Error::Busy` (429 with `Retry-After`), while other
 //! tenants go on; the permit comes back whatever way an operation ends (an error, a cancelled
-//! future, a dropped transaction).
+//! future, a dropped transaction); a verifier's lookups are not charged to the tenant a claim
+//! names, so bad credentials naming a tenant cannot take its share.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use chrono::Utc;
 use entity::projects;
 use sea_orm::ActiveValue::Set;
 use tenant_scope::http::ApiError;
-use tenant_scope::{Error, TenantDb};
+use tenant_scope::{ApiKeyVerifier, Error, TenantDb};
 use test_support::{KeyedTenant, TestDb};
 use uuid::Uuid;
 
@@ -122,6 +123,59 @@ test_support::backend_test!(
         }
     }
 );
+
+test_support::backend_test!(
+    verifying_a_claim_takes_no_share_of_the_tenant_it_names,
+    |t: TestDb| async move {
+        let (db, a, _b) = capped(&t, 1).await;
+        // A bad key naming A: the same tenant and key id, another secret.
+        let mut bad = a.key.key.clone();
+        let last = if bad.ends_with('0') { '1' } else { '0' };
+        bad.pop();
+        bad.push(last);
+        // A is at its cap. Were the verifier's lookups charged to the tenant a claim names, both
+        // verifications would wait, then be Busy: a flood of bad keys naming A would hold A's
+        // share, and a 429 would tell a bad key's sender that A is busy.
+        let held = db.begin(&a.job).await.expect("A at its cap");
+        let denied = db.verify(&ApiKeyVerifier, bad.clone()).await;
+        assert!(
+            matches!(denied, Err(Error::Denied)),
+            "{}: {denied:?}",
+            t.backend()
+        );
+        let accepted = db
+            .verify(&ApiKeyVerifier, a.key.key.clone())
+            .await
+            .expect("A's own key is verified while A is at its cap");
+        assert_eq!(accepted.tenant(), a.id);
+        // The operation it then runs is A's, and over A's cap.
+        let over = db
+            .scope(&accepted)
+            .get::<projects::Entity>(Uuid::now_v7())
+            .await;
+        assert!(matches!(over, Err(Error::Busy)), "{over:?}");
+        drop(held);
+        // Bad keys naming A, verified while A works, never make A's operations wait.
+        let work = async {
+            for _ in 0..20 {
+                let missing = db
+                    .scope(&a.job)
+                    .get::<projects::Entity>(Uuid::now_v7())
+                    .await;
+                assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+            }
+        };
+        tokio::join!(bad_keys(&db, &bad), bad_keys(&db, &bad), work);
+    }
+);
+
+/// Twenty verifications of a bad key, one after the other.
+async fn bad_keys(db: &TenantDb, bad: &str) {
+    for _ in 0..20 {
+        let refused = db.verify(&ApiKeyVerifier, bad.to_owned()).await;
+        assert!(matches!(refused, Err(Error::Denied)), "{refused:?}");
+    }
+}
 
 test_support::backend_test!(the_default_cap_is_half_the_pool, |t: TestDb| async move {
     let db = t.tenant_db_with(|o| o.max_connections(8)).await;

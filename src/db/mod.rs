@@ -128,9 +128,15 @@ impl TenantDb {
         GlobalDb::new(Exec::Pool(&self.app))
     }
 
-    /// Where the application's operations run: for the verifiers' lookups.
+    /// Where the application's operations run: for lookups of the HTTP resolver.
+    #[cfg(feature = "axum")]
     pub(crate) fn app_exec(&self) -> Exec<'_> {
         Exec::Pool(&self.app)
+    }
+
+    /// The application's pool: for the verifiers' lookups (see [`TenantDb::verify`]).
+    pub(crate) fn app_pool(&self) -> &Pool {
+        &self.app
     }
 
     /// **Test only** (feature `testing`): the same database with the first wall down: the scoped

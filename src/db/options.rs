@@ -110,7 +110,11 @@ impl TenantDbOptions {
     /// future gives it back. One over the cap waits up to [`per_tenant_wait`](Self::per_tenant_wait)
     /// for one of the tenant's own operations to end, then is [`Error::Busy`] (HTTP 429 with
     /// `Retry-After`). Operations inside a transaction use the transaction's. Other tenants are
-    /// not held up, and the answer says nothing about them. System access is not capped.
+    /// not held up, and the answer says nothing about them. System access is not capped, and
+    /// neither are a verifier's lookups ([`TenantDb::verify`]): a claim is not proven yet, so
+    /// its lookups are not charged to the tenant it names (bad credentials naming a tenant
+    /// cannot take that tenant's share; limit unauthenticated traffic by client address in
+    /// front of the service).
     ///
     /// An operation that needs a second connection of the same tenant while it holds one (a
     /// `db.scope(&ctx)` call inside `db.transaction(&ctx, ..)` instead of the transaction's own

@@ -120,6 +120,16 @@ impl Pool {
         self
     }
 
+    /// The same pool without the per-tenant cap: for the verifiers' lookups, which run before a
+    /// claim is accepted and so must not be charged to the tenant it *claims* (a flood of bad
+    /// credentials naming a tenant would otherwise take that tenant's share of the pool).
+    pub(crate) fn uncapped(&self) -> Self {
+        Self {
+            limiter: None,
+            ..self.clone()
+        }
+    }
+
     /// The cap on one tenant's connections, if there is one.
     pub(crate) fn tenant_cap(&self) -> Option<usize> {
         self.limiter.as_ref().map(|l| l.cap())

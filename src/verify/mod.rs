@@ -156,8 +156,10 @@ impl TenantDb {
     where
         V: TenantVerifier + ?Sized,
     {
+        // The claim is not yet proven: its lookups take no permit of the tenant it names.
+        let pool = self.app_pool().uncapped();
         let lookup = VerifierDb {
-            exec: self.app_exec(),
+            exec: Exec::Pool(&pool),
         };
         let Verified {
             tenant,
