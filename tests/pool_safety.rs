@@ -1475,6 +1475,13 @@ test_support::backend_test!(
                 ),
                 ("statement", |c| c.first() == Some(&b'B'), 0),
                 ("COMMIT", |c| contains(c, b"COMMIT"), 0),
+                // A read whose values are written in: the tenant and the statement in one message.
+                (
+                    "SET LOCAL + statement (one message)",
+                    |c| c.first() == Some(&b'Q') && contains(c, b"SET LOCAL tenant_scope.tenant_id")
+                        && !contains(c, b"BEGIN"),
+                    0,
+                ),
             ],
             _ => vec![
                 (

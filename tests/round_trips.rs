@@ -529,7 +529,20 @@ async fn measure_library(db: &TenantDb, proxy: &Proxy) -> Vec<Measured> {
         .await,
     );
     rows.push(
-        measure(proxy, "list (find+filter+all)", async || {
+        measure(proxy, "list, no text value (ids, limit)", async || {
+            let rows = scope
+                .find::<projects::Entity>()
+                .filter(projects::Column::Id.is_in(ids[..4].to_vec()))
+                .limit(3)
+                .all()
+                .await
+                .expect("list");
+            assert_eq!(rows.len(), 3);
+        })
+        .await,
+    );
+    rows.push(
+        measure(proxy, "list, a text value (find+filter+all)", async || {
             let rows = scope
                 .find::<projects::Entity>()
                 .filter(projects::Column::Name.ne("no such name"))
@@ -728,32 +741,38 @@ async fn round_trips_per_operation() {
             &plain,
         );
 
-        // Foreground: `BEGIN; SET LOCAL tenant_scope.tenant_id = ..` (one simple query; just `BEGIN` for the
-        // global handle), each statement, and `COMMIT` for writes. No acquire ping: the library's
-        // pool does not ping before handing out a connection, the `BEGIN` is the check
-        // (tests/reconnect.rs). Every write is followed by the insert of its audit event
-        // (src/audit.rs), a round trip of its own. Reads do not wait for the end of their
-        // transaction: its `ROLLBACK` goes out with sqlx's release ping, in the background. So,
-        // with `W` writes and `S` statements: foreground = 1 + S + W + (1 if W > 0), release = 1.
-        let read = |statements: usize| 1 + statements;
+        // Foreground, reads: a statement whose values all have a fixed alphabet (ids, numbers,
+        // booleans, timestamps) goes with the tenant in one simple query,
+        // `SET LOCAL tenant_scope.tenant_id = ..; SELECT .. '<id>'::uuid ..` (the statement alone
+        // for the global handle): one round trip, its implicit transaction ends with the message.
+        // A statement with a text value keeps its bound parameters: `BEGIN; SET LOCAL ..` (one
+        // simple query), the statement, and its `ROLLBACK` goes out with sqlx's release ping.
+        // Writes: `BEGIN; SET LOCAL ..`, each statement, every write followed by the insert of its
+        // audit event (src/audit.rs), a round trip of its own, and `COMMIT`. No acquire ping: the
+        // library's pool does not ping before handing out a connection, its first message is the
+        // check (tests/reconnect.rs). So, with `W` writes and `S` statements: foreground =
+        // 1 + S + W + (1 if W > 0), release = 1; a read with its values written in: 1 + 1.
+        let one_message = 1;
+        let bound = |statements: usize| 1 + statements;
         let write = |statements: usize, writes: usize| 1 + statements + writes + 1;
         let expected = vec![
-            ("get", read(1), 1),
-            ("global get", read(1), 1),
-            ("list (find+filter+all)", read(1), 1),
-            ("count", read(1), 1),
+            ("get", one_message, 1),
+            ("global get", one_message, 1),
+            ("list, no text value (ids, limit)", one_message, 1),
+            ("list, a text value (find+filter+all)", bound(1), 1),
+            ("count", one_message, 1),
             ("insert", write(1, 1), 1),
             ("update", write(1, 1), 1),
             ("delete", write(1, 1), 1),
             ("update_many", write(1, 1), 1),
             ("transaction of 3 (insert, get, update)", write(3, 2), 1),
         ];
-        // The numbers, spelled out: get 2 + 1 (as many as the hand-written get below), insert
+        // The numbers, spelled out: get 1 + 1 (the hand-written get below: 2 + 1), insert
         // 4 + 1, a transaction of 3 7 + 1.
-        assert_eq!(expected[0], ("get", 2, 1));
-        assert_eq!(expected[4], ("insert", 4, 1));
+        assert_eq!(expected[0], ("get", 1, 1));
+        assert_eq!(expected[5], ("insert", 4, 1));
         assert_eq!(
-            expected[8],
+            expected[9],
             ("transaction of 3 (insert, get, update)", 7, 1)
         );
         assert_counts(&defaults, &expected);

@@ -10,6 +10,7 @@
 //! Nothing here is public: no handle gives out a SeaORM connection.
 
 mod complete;
+mod inline;
 mod limit;
 mod postgres;
 
@@ -24,7 +25,7 @@ use sea_orm::{
 
 use complete::completes;
 pub(crate) use limit::TenantLimiter;
-pub(crate) use postgres::{PgTx, Statements};
+pub(crate) use postgres::{PgRead, PgTx, Statements};
 
 use tenant_scope_catalog::Backend;
 
@@ -327,6 +328,21 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// A connection for one read-only operation. On the application's pool on PostgreSQL nothing
+    /// is sent yet: each statement then goes with `tenant` in one message where it can
+    /// ([`PgRead`]: one round trip), else in a transaction of its own with its values bound.
+    /// Anywhere else it is [`Exec::open`]. End it with [`Conn::finish_read`].
+    pub(crate) async fn open_read(self, tenant: Option<TenantId>) -> Result<Conn<'a>> {
+        match self {
+            Exec::Pool(pool) if pool.mode == Mode::PgApp => Ok(Conn::PgRead(PgRead {
+                pool: pool.conn.get_postgres_connection_pool(),
+                tenant,
+                statements: pool.statements,
+            })),
+            _ => self.open(tenant).await,
+        }
+    }
+
     /// A connection for one write of `tenant` and its audit event: always a transaction, so that
     /// the two commit or roll back together. Outside a [`Tx`] it begins one (on PostgreSQL with the
     /// tenant set); end it with [`Conn::finish`].
@@ -339,8 +355,8 @@ impl<'a> Exec<'a> {
     }
 }
 
-/// Runs one read-only operation: opens its connection on `$exec` ([`Exec::open`]: on PostgreSQL a
-/// transaction that sets `$tenant`), evaluates `$body` (a SeaORM call on `&$conn` returning
+/// Runs one read-only operation: opens its connection on `$exec` ([`Exec::open_read`]: on
+/// PostgreSQL each statement goes with `$tenant`, in one message where it can), evaluates `$body` (a SeaORM call on `&$conn` returning
 /// `Result<_, DbErr>`), and ends the transaction without waiting ([`Conn::finish_read`]), all
 /// inside `$span`. Every read of the handles goes through here, so none can forget to end its
 /// transaction. (A macro rather than a function taking an async closure: such a closure borrowing
@@ -352,7 +368,7 @@ macro_rules! read {
         ::tracing::Instrument::instrument(
             async move {
                 let _permit = exec.admit(tenant).await?;
-                let $conn = exec.open(tenant).await?;
+                let $conn = exec.open_read(tenant).await?;
                 let result = $body.map_err($crate::error::Error::from_db);
                 $conn.finish_read(result)
             },
@@ -396,6 +412,9 @@ pub(crate) enum Conn<'a> {
     Pg(&'a PgTx, &'a AtomicBool),
     /// A PostgreSQL transaction opened for this operation alone.
     OwnPg(PgTx),
+    /// A read of the application's pool on PostgreSQL: each statement with the tenant, in one
+    /// message where it can.
+    PgRead(PgRead<'a>),
     /// SeaORM's transaction opened for this write alone (SQLite, MySQL).
     OwnSea(Arc<DatabaseTransaction>),
 }
@@ -407,7 +426,7 @@ impl Conn<'_> {
         let tx = match self {
             Conn::OwnPg(tx) => Tx::new(TxKind::Pg(tx)),
             Conn::OwnSea(tx) => Tx::new(TxKind::Sea(tx)),
-            Conn::Pool(_) | Conn::SeaTx(..) | Conn::Pg(..) => return result,
+            Conn::Pool(_) | Conn::SeaTx(..) | Conn::Pg(..) | Conn::PgRead(_) => return result,
         };
         match result {
             Ok(value) => tx.commit().await.map(|()| value),
@@ -427,7 +446,7 @@ impl Conn<'_> {
             Conn::OwnPg(tx) => tx.abandon(),
             // Not opened for reads; dropping it rolls it back (SeaORM queues the rollback).
             Conn::OwnSea(tx) => drop(tx),
-            Conn::Pool(_) | Conn::SeaTx(..) | Conn::Pg(..) => {}
+            Conn::Pool(_) | Conn::SeaTx(..) | Conn::Pg(..) | Conn::PgRead(_) => {}
         }
         result
     }
@@ -478,6 +497,7 @@ macro_rules! on_conn {
             Conn::OwnSea($c) => $call,
             Conn::Pg($c, _) => $call,
             Conn::OwnPg($c) => $call,
+            Conn::PgRead($c) => $call,
         };
         if result.is_err() {
             if let Some(failed) = $conn.failed_flag() {
@@ -495,7 +515,7 @@ impl ConnectionTrait for Conn<'_> {
             Conn::Pool(c) => c.get_database_backend(),
             Conn::SeaTx(c, _) => c.get_database_backend(),
             Conn::OwnSea(c) => c.get_database_backend(),
-            Conn::Pg(..) | Conn::OwnPg(_) => DbBackend::Postgres,
+            Conn::Pg(..) | Conn::OwnPg(_) | Conn::PgRead(_) => DbBackend::Postgres,
         }
     }
 

@@ -24,6 +24,7 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 
 use super::complete::completes;
+use super::inline::inline;
 use crate::contract::TENANT_SETTING;
 use crate::tenant::TenantId;
 
@@ -105,6 +106,139 @@ pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Runs `step` (which takes a connection of `pool` and sends it its first message) until it does
+/// not fail on a connection that was already gone ([`connection_lost`]): up to once per connection
+/// the pool may hold, plus a new one. Only for a step that ran nothing if it failed that way, or
+/// that may run twice (a read).
+async fn on_a_live_connection<T, F, Fut>(pool: sqlx::PgPool, mut step: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut(sqlx::PgPool) -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let attempts = pool.options().get_max_connections().saturating_add(1);
+    let mut attempt = 1;
+    loop {
+        match step(pool.clone()).await {
+            Err(error) if attempt < attempts && connection_lost(&error) => {
+                tracing::debug!(
+                    target: "tenant_scope",
+                    %error,
+                    attempt,
+                    "a pooled connection was closed while idle; trying another"
+                );
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// The text of a read of `tenant` sent as one simple-query message: `SET LOCAL
+/// tenant_scope.tenant_id = '<uuid>'; <statement>` (the statement alone without a tenant).
+///
+/// The server runs the statements of one such message as one implicit transaction, so the
+/// `SET LOCAL` holds for the statement and ends with the message, committed or not, whatever the
+/// client does next: nothing of it can reach the next user of the connection, and behind a pooler
+/// in transaction mode the message is one transaction, on one server connection. The statement
+/// comes from [`inline`](super::inline::inline): its values are typed literals of a fixed
+/// alphabet.
+pub(crate) fn read_sql(tenant: Option<TenantId>, statement: &str) -> String {
+    match tenant {
+        Some(tenant) => format!(
+            "SET LOCAL {TENANT_SETTING} = '{}'; {statement}",
+            tenant.as_uuid().hyphenated()
+        ),
+        None => statement.to_owned(),
+    }
+}
+
+/// A read of the application's pool on PostgreSQL: each statement whose values can be written into
+/// its text ([`inline`](super::inline::inline)) goes with the tenant in **one** simple-query
+/// message ([`read_sql`]), one round trip; any other statement (one with a text value, say) keeps
+/// its bound parameters and runs in a transaction of its own ([`PgTx::begin`], the statement, ended
+/// without waiting). Nothing a read runs is ever committed by it: a statement that writes is
+/// rolled back.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PgRead<'a> {
+    pub(crate) pool: &'a sqlx::PgPool,
+    pub(crate) tenant: Option<TenantId>,
+    pub(crate) statements: Statements,
+}
+
+impl PgRead<'_> {
+    /// The rows of `sql` (from [`read_sql`]): one message on a pooled connection, run to
+    /// completion even if the caller is dropped ([`completes`]), and sent again on another
+    /// connection if the first one was gone (a read may run twice).
+    async fn one_message(&self, sql: String) -> Result<Vec<QueryResult>, DbErr> {
+        let rows = completes(on_a_live_connection(self.pool.clone(), move |pool| {
+            let sql = sql.clone();
+            async move {
+                let mut conn = pool.acquire().await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&mut *conn)
+                    .await
+            }
+        }))
+        .await
+        .map_err(query_err)?;
+        Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+
+    /// A transaction of the read's tenant, for a statement that keeps its bound parameters.
+    async fn begin(&self) -> Result<PgTx, DbErr> {
+        PgTx::begin(self.pool, self.tenant, self.statements).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for PgRead<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let tx = self.begin().await?;
+        let result = tx.execute_raw(stmt).await;
+        tx.abandon();
+        result
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let tx = self.begin().await?;
+        let result = tx.execute_unprepared(sql).await;
+        tx.abandon();
+        result
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match inline(&stmt) {
+            Some(sql) => Ok(self
+                .one_message(read_sql(self.tenant, &sql))
+                .await?
+                .into_iter()
+                .next()),
+            None => {
+                let tx = self.begin().await?;
+                let result = tx.query_one_raw(stmt).await;
+                tx.abandon();
+                result
+            }
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match inline(&stmt) {
+            Some(sql) => self.one_message(read_sql(self.tenant, &sql)).await,
+            None => {
+                let tx = self.begin().await?;
+                let result = tx.query_all_raw(stmt).await;
+                tx.abandon();
+                result
+            }
+        }
+    }
+}
+
 impl PgTx {
     /// Takes a connection from `pool` and begins a transaction with the tenant set (if there is
     /// one): one round trip.
@@ -127,26 +261,11 @@ impl PgTx {
         tenant: Option<TenantId>,
         statements: Statements,
     ) -> Result<Self, DbErr> {
-        let pool = pool.clone();
-        let begin = completes(async move {
-            let sql = begin_sql(tenant);
-            let attempts = pool.options().get_max_connections().saturating_add(1);
-            let mut attempt = 1;
-            loop {
-                match pool.begin_with(sqlx::AssertSqlSafe(sql.clone())).await {
-                    Err(error) if attempt < attempts && connection_lost(&error) => {
-                        tracing::debug!(
-                            target: "tenant_scope",
-                            %error,
-                            attempt,
-                            "a pooled connection was closed while idle; beginning on another"
-                        );
-                        attempt += 1;
-                    }
-                    result => return result,
-                }
-            }
-        });
+        let sql = begin_sql(tenant);
+        let begin = completes(on_a_live_connection(pool.clone(), move |pool| {
+            let sql = sql.clone();
+            async move { pool.begin_with(sqlx::AssertSqlSafe(sql)).await }
+        }));
         let tx = begin
             .await
             .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
