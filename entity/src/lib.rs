@@ -9,6 +9,7 @@ pub mod prelude;
 pub mod api_keys;
 pub mod audit_events;
 pub mod comments;
+pub mod jobs;
 pub mod permissions;
 pub mod projects;
 pub mod role_permissions;

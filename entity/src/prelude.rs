@@ -3,6 +3,7 @@
 pub use super::api_keys::Entity as ApiKeys;
 pub use super::audit_events::Entity as AuditEvents;
 pub use super::comments::Entity as Comments;
+pub use super::jobs::Entity as Jobs;
 pub use super::permissions::Entity as Permissions;
 pub use super::projects::Entity as Projects;
 pub use super::role_permissions::Entity as RolePermissions;

@@ -14,6 +14,7 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     #[sea_orm(unique)]
     pub slug: Option<String>,
+    pub status: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -24,6 +25,8 @@ pub enum Relation {
     AuditEvents,
     #[sea_orm(has_many = "super::comments::Entity")]
     Comments,
+    #[sea_orm(has_many = "super::jobs::Entity")]
+    Jobs,
     #[sea_orm(has_many = "super::projects::Entity")]
     Projects,
     #[sea_orm(has_many = "super::role_permissions::Entity")]
@@ -53,6 +56,12 @@ impl Related<super::audit_events::Entity> for Entity {
 impl Related<super::comments::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Comments.def()
+    }
+}
+
+impl Related<super::jobs::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Jobs.def()
     }
 }
 

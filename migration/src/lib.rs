@@ -2,8 +2,8 @@
 //!
 //! Three global tables (`tenants`, `permissions`, and `system_audit_events`, the audit log of system
 //! access) and the tenant-owned tables of a small service:
-//! `users`, `roles`, `role_permissions`, `user_roles`, `projects`, `tasks`, `comments`, `api_keys`
-//! and `audit_events`. Every tenant-owned table is built with
+//! `users`, `roles`, `role_permissions`, `user_roles`, `projects`, `tasks`, `comments`, `api_keys`,
+//! `audit_events` and `jobs` (the library's job queue). Every tenant-owned table is built with
 //! [`tenant_scope_schema::TenantTable`], so it has the primary key `(tenant_id, id)`, composite
 //! foreign keys to the other tenant-owned tables and only tenant-led unique keys and indexes.
 //!
@@ -26,6 +26,7 @@ mod m20261123_000005_create_audit_events;
 mod m20261123_000006_row_level_security;
 mod m20261123_000007_create_system_audit_events;
 mod m20261123_000008_audit_events_append_only;
+mod m20261206_000009_create_jobs;
 
 /// The migrator of the reference schema; `migration/src/main.rs` runs it as a CLI.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_row_level_security::Migration),
             Box::new(m20261123_000007_create_system_audit_events::Migration),
             Box::new(m20261123_000008_audit_events_append_only::Migration),
+            Box::new(m20261206_000009_create_jobs::Migration),
         ]
     }
 }

@@ -95,7 +95,7 @@ pub(super) fn steps(tenants: usize) -> impl Strategy<Value = Vec<Step>> {
 ///    `(tenant_id, column)`) at B's parent row is refused exactly like re-pointing it at a parent
 ///    that never existed;
 /// 3. `find().all()`, `count()` and `paginate()` as A return A's rows only, all of them;
-/// 4. nothing of that writes anything: every tenant-owned table (and `audit_events`) is the same
+/// 4. nothing of that writes anything: every tenant-owned table (and `audit_events`, `jobs`) is the same
 ///    before and after each case.
 ///
 /// # Errors

@@ -65,7 +65,7 @@ pub use entity::check_entities_of as __check_entities_of;
 pub const DEFAULT_CASES: u32 = 32;
 
 /// Runs [`check_entity`] for every entity listed, and fails unless they cover every tenant-owned
-/// table of the world's database (but `audit_events`): a table added later without its entity in
+/// table of the world's database (but `audit_events` and `jobs`): a table added later without its entity in
 /// the list fails the test instead of going unchecked. Evaluates to
 /// `Result<Vec<Coverage>, Failure>`.
 ///

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sea_orm::{FromQueryResult, JsonValue, Statement};
 use tenant_scope_catalog::{Catalog, quote_ident};
 
-use crate::contract::{AUDIT_TABLE, ID_COLUMN, TENANT_COLUMN};
+use crate::contract::{AUDIT_TABLE, ID_COLUMN, JOBS_TABLE, TENANT_COLUMN};
 use crate::db::{SystemDb, TenantDb, TenantScope};
 use crate::error::{Error, Result};
 use crate::tenant::{TenantContext, TenantId};
@@ -31,6 +31,9 @@ pub struct World {
     tenants: Vec<TenantContext>,
     tables: Vec<String>,
     references: BTreeMap<String, Vec<(String, String)>>,
+    /// The library's own tenant-owned tables in the database (`audit_events`, and `jobs` if it
+    /// has it): not checked as entities, but part of every snapshot.
+    bookkeeping: Vec<&'static str>,
     rows: BTreeMap<String, Vec<JsonValue>>,
 }
 
@@ -53,12 +56,13 @@ impl World {
         }
         let system = db.system(REASON).await.map_err(Failure::db)?;
         let contexts = tenants.iter().map(|t| system.context_for(*t)).collect();
-        let (tables, references) = tenant_tables(&system).await?;
+        let (tables, references, bookkeeping) = tenant_tables(&system).await?;
         let mut world = World {
             db: db.clone(),
             tenants: contexts,
             tables,
             references,
+            bookkeeping,
             rows: BTreeMap::new(),
         };
         world.rows = world.read_rows(&system).await?;
@@ -137,8 +141,9 @@ impl World {
         &self.tenants
     }
 
-    /// The tenant-owned tables of the database, sorted (the library's own `audit_events` is left
-    /// out: its rows are written by every write, and checked as part of "nothing was written").
+    /// The tenant-owned tables of the database, sorted (the library's own `audit_events` and `jobs`
+    /// are left out: they are the library's bookkeeping, checked as part of "nothing was
+    /// written").
     pub fn tables(&self) -> &[String] {
         &self.tables
     }
@@ -214,7 +219,7 @@ impl World {
         mine
     }
 
-    /// Every row of every tenant-owned table, `audit_events` included, read as the system
+    /// Every row of every tenant-owned table, `audit_events` and `jobs` included, read as the system
     /// connection: compare two of them to prove that nothing was written in between.
     pub(crate) async fn snapshot(&self) -> Result<BTreeMap<String, Vec<JsonValue>>, Failure> {
         let system = self.db.system(REASON).await.map_err(Failure::db)?;
@@ -229,7 +234,12 @@ impl World {
         let tenant = quote_ident(backend, TENANT_COLUMN);
         let id = quote_ident(backend, ID_COLUMN);
         let mut rows = BTreeMap::new();
-        for table in self.tables.iter().map(String::as_str).chain([AUDIT_TABLE]) {
+        for table in self
+            .tables
+            .iter()
+            .map(String::as_str)
+            .chain(self.bookkeeping.iter().copied())
+        {
             let sql = format!(
                 "SELECT * FROM {} ORDER BY {tenant}, {id}",
                 quote_ident(backend, table)
@@ -249,8 +259,13 @@ impl World {
     }
 }
 
-/// The tenant-owned tables and their references, from the catalog, read on the system connection.
-type Tables = (Vec<String>, BTreeMap<String, Vec<(String, String)>>);
+/// The tenant-owned tables and their references, from the catalog, read on the system connection,
+/// and the library's own tenant-owned tables the database has.
+type Tables = (
+    Vec<String>,
+    BTreeMap<String, Vec<(String, String)>>,
+    Vec<&'static str>,
+);
 
 async fn tenant_tables(system: &SystemDb<'_>) -> Result<Tables, Failure> {
     let catalog = match system.connection() {
@@ -262,7 +277,10 @@ async fn tenant_tables(system: &SystemDb<'_>) -> Result<Tables, Failure> {
         None => return Err(Failure::setup("no connection to read the schema on")),
     };
     let owned = |t: &tenant_scope_catalog::Table| {
-        t.has_column(TENANT_COLUMN) && t.has_column(ID_COLUMN) && t.name != AUDIT_TABLE
+        t.has_column(TENANT_COLUMN)
+            && t.has_column(ID_COLUMN)
+            && t.name != AUDIT_TABLE
+            && t.name != JOBS_TABLE
     };
     let tables: Vec<String> = catalog
         .tables
@@ -290,7 +308,11 @@ async fn tenant_tables(system: &SystemDb<'_>) -> Result<Tables, Failure> {
             .collect();
         references.insert(table.name.clone(), refs);
     }
-    Ok((tables, references))
+    let bookkeeping = [AUDIT_TABLE, JOBS_TABLE]
+        .into_iter()
+        .filter(|t| *t == AUDIT_TABLE || catalog.table(t).is_some())
+        .collect();
+    Ok((tables, references, bookkeeping))
 }
 
 /// A row read as JSON, made the same on every backend: a UUID read as 16 bytes (MySQL's

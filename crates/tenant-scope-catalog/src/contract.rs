@@ -16,6 +16,24 @@ pub const TENANTS_TABLE: &str = "tenants";
 /// globally unique).
 pub const SLUG_COLUMN: &str = "slug";
 
+/// The column of [`TENANTS_TABLE`] that holds a tenant's state in its lifecycle: one of
+/// [`TENANT_ACTIVE`], [`TENANT_SUSPENDED`], [`TENANT_DELETED`] (not null, default active).
+pub const STATUS_COLUMN: &str = "status";
+
+/// [`STATUS_COLUMN`]: the tenant is served.
+pub const TENANT_ACTIVE: &str = "active";
+
+/// [`STATUS_COLUMN`]: the tenant is kept, but its jobs do not run until it is active again.
+pub const TENANT_SUSPENDED: &str = "suspended";
+
+/// [`STATUS_COLUMN`]: the tenant is deleted: its jobs never run; its rows are to be erased (the
+/// `tenants` row stays, so its id is never given again).
+pub const TENANT_DELETED: &str = "deleted";
+
+/// The tenant-owned table of the library's job queue: each job of a tenant with the sealed context
+/// it runs under (see `tenant_scope::jobs`).
+pub const JOBS_TABLE: &str = "jobs";
+
 /// The tenant-owned table where the library writes one audit event per write of a tenant
 /// (`insert`, `update`, `delete`, `update_many`, `delete_many`), in the same transaction as the
 /// write.

@@ -154,15 +154,16 @@ mod table;
 pub use index::{drop_table, drop_tables, drop_tenant_index, tenant_index, tenant_unique_index};
 pub use library::{
     LIBRARY_GLOBAL_TABLES, LIBRARY_TENANT_TABLES, api_keys_table, audit_events_table,
-    create_library_tables, drop_library_tables, grant_library_tables, permissions_table,
-    role_permissions_table, roles_table, system_audit_table, tenants_table, user_roles_table,
-    users_table,
+    create_library_tables, drop_library_tables, grant_library_tables, jobs_table,
+    permissions_table, role_permissions_table, roles_table, system_audit_table, tenants_table,
+    user_roles_table, users_table,
 };
 pub use names::{foreign_key_name, index_name, unique_name};
 pub use table::{OnDelete, TenantTable};
 /// The names the schema conventions are about, as the runtime uses them (`tenant_scope::contract`).
 pub use tenant_scope::contract::{
-    AUDIT_TABLE, ID_COLUMN, SLUG_COLUMN, SYSTEM_AUDIT_TABLE, TENANT_COLUMN, TENANTS_TABLE,
+    AUDIT_TABLE, ID_COLUMN, JOBS_TABLE, SLUG_COLUMN, STATUS_COLUMN, SYSTEM_AUDIT_TABLE,
+    TENANT_ACTIVE, TENANT_COLUMN, TENANT_DELETED, TENANT_SUSPENDED, TENANTS_TABLE,
 };
 
 /// The code blocks of docs/schema.md, docs/postgres.md and docs/adopting.md compile as doctests, so

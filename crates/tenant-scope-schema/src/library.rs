@@ -19,8 +19,8 @@ use sea_orm::sea_query::{ColumnDef, Index, Table, TableCreateStatement};
 use sea_orm_migration::{DbErr, SchemaManager};
 
 use crate::{
-    AUDIT_TABLE, ID_COLUMN, OnDelete, SLUG_COLUMN, SYSTEM_AUDIT_TABLE, TENANTS_TABLE, TenantTable,
-    drop_tables, rls, unique_name,
+    AUDIT_TABLE, ID_COLUMN, JOBS_TABLE, OnDelete, SLUG_COLUMN, STATUS_COLUMN, SYSTEM_AUDIT_TABLE,
+    TENANT_ACTIVE, TENANTS_TABLE, TenantTable, drop_tables, rls, unique_name,
 };
 
 /// The library's global tables, which the application role may only read: `tenants` and
@@ -37,11 +37,14 @@ pub const LIBRARY_TENANT_TABLES: &[&str] = &[
     "user_roles",
     "api_keys",
     AUDIT_TABLE,
+    JOBS_TABLE,
 ];
 
 /// The `CREATE TABLE` of [`TENANTS_TABLE`]: `id`, `name` (globally unique: a tenant's name is not
-/// tenant data), `created_at`, and `slug` (nullable, globally unique: the name of the tenant in a
-/// subdomain, `acme.app.example.com`; the resolver of the `axum` feature reads it).
+/// tenant data), `created_at`, `slug` (nullable, globally unique: the name of the tenant in a
+/// subdomain, `acme.app.example.com`; the resolver of the `axum` feature reads it) and `status`
+/// ([`TENANT_ACTIVE`] by default, [`TENANT_SUSPENDED`] or [`TENANT_DELETED`]: its jobs run only
+/// while it is active).
 ///
 /// ```
 /// use sea_orm::sea_query::PostgresQueryBuilder;
@@ -51,6 +54,7 @@ pub const LIBRARY_TENANT_TABLES: &[&str] = &[
 ///     concat!(
 ///         r#"CREATE TABLE "tenants" ( "id" uuid NOT NULL PRIMARY KEY, "name" varchar NOT NULL, "#,
 ///         r#""created_at" timestamp with time zone NOT NULL, "slug" varchar NULL, "#,
+///         r#""status" varchar NOT NULL DEFAULT 'active', "#,
 ///         r#"CONSTRAINT "uq_tenants_name" UNIQUE ("name"), "#,
 ///         r#"CONSTRAINT "uq_tenants_slug" UNIQUE ("slug") )"#
 ///     )
@@ -67,6 +71,12 @@ pub fn tenants_table() -> TableCreateStatement {
                 .not_null(),
         )
         .col(ColumnDef::new(SLUG_COLUMN).string().null())
+        .col(
+            ColumnDef::new(STATUS_COLUMN)
+                .string()
+                .not_null()
+                .default(TENANT_ACTIVE),
+        )
         .index(
             Index::create()
                 .name(unique_name(TENANTS_TABLE, ["name"]))
@@ -200,6 +210,30 @@ pub fn audit_events_table() -> TenantTable {
         .index(["created_at"])
 }
 
+/// The tenant-owned [`JOBS_TABLE`], the library's job queue (`tenant_scope::jobs`): `kind` (the
+/// handler's name), `payload` (JSON text), `context` (the sealed context the job runs under),
+/// `state` (`queued`, `running`, `succeeded`, `dead`, `cancelled`), `attempts`, `max_attempts`,
+/// `run_at` (when it may run next), `locked_until` (a running job's lease: past it, another worker
+/// may take the job), `worker`, `last_error`, `created_at`, `updated_at`, and an index on
+/// `(tenant_id, state, run_at)` for a tenant's due and running jobs.
+pub fn jobs_table() -> TenantTable {
+    let at = |name: &'static str| ColumnDef::new(name).timestamp_with_time_zone().to_owned();
+    TenantTable::new(JOBS_TABLE)
+        .col(ColumnDef::new("kind").string().not_null())
+        .col(ColumnDef::new("payload").text().not_null())
+        .col(ColumnDef::new("context").text().not_null())
+        .col(ColumnDef::new("state").string().not_null())
+        .col(ColumnDef::new("attempts").big_integer().not_null())
+        .col(ColumnDef::new("max_attempts").big_integer().not_null())
+        .col(at("run_at").not_null().to_owned())
+        .col(at("locked_until").null().to_owned())
+        .col(ColumnDef::new("worker").string().null())
+        .col(ColumnDef::new("last_error").text().null())
+        .col(at("created_at").not_null().to_owned())
+        .col(at("updated_at").not_null().to_owned())
+        .index(["state", "run_at"])
+}
+
 /// The `CREATE TABLE` of [`SYSTEM_AUDIT_TABLE`], for a migration.
 ///
 /// It is global (system access is not one tenant's) and it is not granted to the application's
@@ -231,7 +265,7 @@ pub fn system_audit_table() -> TableCreateStatement {
 }
 
 /// The tenant-owned library tables of [`LIBRARY_TENANT_TABLES`], in that order.
-fn library_tenant_tables() -> [TenantTable; 6] {
+fn library_tenant_tables() -> [TenantTable; 7] {
     [
         users_table(),
         roles_table(),
@@ -239,6 +273,7 @@ fn library_tenant_tables() -> [TenantTable; 6] {
         user_roles_table(),
         api_keys_table(),
         audit_events_table(),
+        jobs_table(),
     ]
 }
 

@@ -11,6 +11,7 @@ pub mod audit_events;
 pub mod customers;
 pub mod invoice_lines;
 pub mod invoices;
+pub mod jobs;
 pub mod permissions;
 pub mod products;
 pub mod role_permissions;

@@ -5,6 +5,7 @@ pub use super::audit_events::Entity as AuditEvents;
 pub use super::customers::Entity as Customers;
 pub use super::invoice_lines::Entity as InvoiceLines;
 pub use super::invoices::Entity as Invoices;
+pub use super::jobs::Entity as Jobs;
 pub use super::permissions::Entity as Permissions;
 pub use super::products::Entity as Products;
 pub use super::role_permissions::Entity as RolePermissions;

@@ -14,6 +14,7 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     #[sea_orm(unique)]
     pub slug: Option<String>,
+    pub status: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -28,6 +29,8 @@ pub enum Relation {
     InvoiceLines,
     #[sea_orm(has_many = "super::invoices::Entity")]
     Invoices,
+    #[sea_orm(has_many = "super::jobs::Entity")]
+    Jobs,
     #[sea_orm(has_many = "super::products::Entity")]
     Products,
     #[sea_orm(has_many = "super::role_permissions::Entity")]
@@ -67,6 +70,12 @@ impl Related<super::invoice_lines::Entity> for Entity {
 impl Related<super::invoices::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Invoices.def()
+    }
+}
+
+impl Related<super::jobs::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Jobs.def()
     }
 }
 
