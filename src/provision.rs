@@ -48,7 +48,10 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use uuid::Uuid;
 
 use crate::audit::AuditAction;
-use crate::contract::{SLUG_COLUMN, TENANTS_TABLE};
+use crate::contract::{
+    ID_COLUMN, SLUG_COLUMN, STATUS_COLUMN, TENANT_ACTIVE, TENANT_DELETED, TENANT_SUSPENDED,
+    TENANTS_TABLE,
+};
 use crate::db::{SystemDb, TenantScope};
 use crate::error::{Error, Result};
 use crate::tenant::{TenantContext, TenantId, TenantSlug};
@@ -142,6 +145,97 @@ pub async fn set_slug(system: &SystemDb<'_>, tenant: TenantId, slug: Option<&str
         0 => Err(Error::NotFound),
         _ => Ok(()),
     }
+}
+
+/// Where a tenant is in its lifecycle (the `status` column of `tenants`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TenantStatus {
+    /// Served; its jobs run.
+    Active,
+    /// Kept, but its jobs wait (they run again once it is active).
+    Suspended,
+    /// Deleted: its jobs never run, and its rows are to be erased. Its `tenants` row stays, so its
+    /// id is never given to another tenant.
+    Deleted,
+}
+
+impl TenantStatus {
+    /// The value stored in `tenants.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => TENANT_ACTIVE,
+            TenantStatus::Suspended => TENANT_SUSPENDED,
+            TenantStatus::Deleted => TENANT_DELETED,
+        }
+    }
+
+    /// The status stored as `text`; `None` for a value the library does not know.
+    pub fn parse(text: &str) -> Option<TenantStatus> {
+        [
+            TenantStatus::Active,
+            TenantStatus::Suspended,
+            TenantStatus::Deleted,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for TenantStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Sets where `tenant` is in its lifecycle ([`TenantStatus`]): suspend it, make it active again,
+/// or mark it deleted (which cannot be undone by this function: a deleted tenant stays deleted).
+///
+/// # Errors
+///
+/// [`Error::NotFound`] if there is no such tenant; [`Error::Invalid`] to change a deleted tenant.
+pub async fn set_status(
+    system: &SystemDb<'_>,
+    tenant: TenantId,
+    status: TenantStatus,
+) -> Result<()> {
+    match tenant_status(system, tenant).await? {
+        None => return Err(Error::NotFound),
+        Some(TenantStatus::Deleted) if status != TenantStatus::Deleted => {
+            return Err(Error::Invalid(
+                "a deleted tenant cannot become active or suspended again".into(),
+            ));
+        }
+        Some(_) => {}
+    }
+    let mut stmt = Query::update();
+    stmt.table(TENANTS_TABLE)
+        .value(STATUS_COLUMN, status.as_str())
+        .and_where(Expr::col(ID_COLUMN).eq(tenant));
+    system.execute_statement(&stmt).await?;
+    Ok(())
+}
+
+/// The status of `tenant`, `None` if there is no such tenant.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] if the stored status is not one the library knows; the database's error.
+pub async fn tenant_status(
+    system: &SystemDb<'_>,
+    tenant: TenantId,
+) -> Result<Option<TenantStatus>> {
+    let mut stmt = Query::select();
+    stmt.column(STATUS_COLUMN)
+        .from(TENANTS_TABLE)
+        .and_where(Expr::col(ID_COLUMN).eq(tenant));
+    let rows = system.query_statement(&stmt).await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let text: String = row.try_get_by_index(0).map_err(Error::from_db)?;
+    TenantStatus::parse(&text)
+        .map(Some)
+        .ok_or_else(|| Error::Invalid(format!("unknown tenant status {text:?}")))
 }
 
 /// The permission `code`, created with `description` if it does not exist yet (through system

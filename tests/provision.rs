@@ -290,3 +290,43 @@ test_support::backend_test!(tenant_slugs, |t: TestDb| async move {
         .await
         .expect("reuse");
 });
+
+test_support::backend_test!(tenant_status, |t: TestDb| async move {
+    use provision::TenantStatus::{Active, Deleted, Suspended};
+    let db = t.tenant_db().await;
+    let system = db.system("tenant lifecycle states").await.expect("system");
+    let acme = provision::create_tenant(&system, "Acme")
+        .await
+        .expect("Acme");
+    let status = async |tenant| {
+        provision::tenant_status(&system, tenant)
+            .await
+            .expect("status")
+    };
+    assert_eq!(
+        status(acme.tenant()).await,
+        Some(Active),
+        "a new tenant is active"
+    );
+    for next in [Suspended, Active, Suspended, Deleted] {
+        provision::set_status(&system, acme.tenant(), next)
+            .await
+            .expect("set");
+        assert_eq!(status(acme.tenant()).await, Some(next));
+    }
+    // Deleted stays deleted.
+    for back in [Active, Suspended] {
+        let refused = provision::set_status(&system, acme.tenant(), back).await;
+        assert!(matches!(refused, Err(Error::Invalid(_))), "{refused:?}");
+    }
+    assert_eq!(status(acme.tenant()).await, Some(Deleted));
+    let nobody = TenantId::new();
+    assert_eq!(status(nobody).await, None);
+    let missing = provision::set_status(&system, nobody, Suspended).await;
+    assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+    for text in ["active", "suspended", "deleted"] {
+        let parsed = provision::TenantStatus::parse(text).expect("known");
+        assert_eq!(parsed.as_str(), text);
+    }
+    assert_eq!(provision::TenantStatus::parse("Active"), None);
+});
