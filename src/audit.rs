@@ -18,7 +18,7 @@ use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ConnectionTrait, Value};
 use uuid::Uuid;
 
-use crate::contract::AUDIT_TABLE;
+use crate::contract::{AUDIT_TABLE, JOBS_TABLE};
 use crate::error::{Error, Result};
 use crate::tenant::TenantContext;
 
@@ -37,6 +37,20 @@ pub enum AuditAction {
     UpdateMany,
     /// A scoped `DELETE` of many rows ran (`"delete_many"`; no row id).
     DeleteMany,
+    /// A job was enqueued (`"job.queued"`; the row id is the job's).
+    JobQueued,
+    /// A worker took a job and started it (`"job.started"`).
+    JobStarted,
+    /// A job's handler succeeded (`"job.succeeded"`).
+    JobSucceeded,
+    /// A job's handler failed; it runs again later (`"job.retry"`).
+    JobRetry,
+    /// A job failed for the last time, or cannot run at all: a dead letter (`"job.dead"`).
+    JobDead,
+    /// A job was not run because its tenant is suspended; it waits (`"job.held"`).
+    JobHeld,
+    /// A job was not run because its tenant is deleted; it never will be (`"job.cancelled"`).
+    JobCancelled,
 }
 
 impl AuditAction {
@@ -48,6 +62,13 @@ impl AuditAction {
             AuditAction::Delete => "delete",
             AuditAction::UpdateMany => "update_many",
             AuditAction::DeleteMany => "delete_many",
+            AuditAction::JobQueued => "job.queued",
+            AuditAction::JobStarted => "job.started",
+            AuditAction::JobSucceeded => "job.succeeded",
+            AuditAction::JobRetry => "job.retry",
+            AuditAction::JobDead => "job.dead",
+            AuditAction::JobHeld => "job.held",
+            AuditAction::JobCancelled => "job.cancelled",
         }
     }
 }
@@ -116,12 +137,19 @@ fn row_columns(id: Option<Value>) -> (Value, Value) {
     }
 }
 
-/// Refuses a write of the audit table itself through a scope.
-pub(crate) fn ensure_not_audit_table(table: &str) -> Result<()> {
+/// Refuses a write through a scope of the tables the library keeps itself: the audit events and the
+/// job queue.
+pub(crate) fn ensure_scope_may_write(table: &str) -> Result<()> {
     if table == AUDIT_TABLE {
         Err(Error::Invalid(
             "audit events are written by the library only; they cannot be inserted, changed or \
              deleted through a scope"
+                .into(),
+        ))
+    } else if table == JOBS_TABLE {
+        Err(Error::Invalid(
+            "jobs are written by the library only: enqueue one with tenant_scope::jobs::enqueue; \
+             a scope may read them"
                 .into(),
         ))
     } else {

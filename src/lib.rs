@@ -55,6 +55,7 @@ mod db;
 mod entity;
 mod error;
 mod exec;
+pub mod jobs;
 // The axum integration: documented in src/http/mod.rs.
 #[cfg(feature = "axum")]
 pub mod http;

@@ -94,7 +94,7 @@ impl<E: TenantScoped> ScopedUpdate<'_, E> {
             return Ok(0);
         }
         let table = table_of::<E>();
-        audit::ensure_not_audit_table(table)?;
+        audit::ensure_scope_may_write(table)?;
         let (ctx, tenant) = (self.ctx, self.ctx.tenant());
         let backend = self.exec.backend();
         let mut update = E::update_many();
@@ -148,7 +148,7 @@ impl<E: TenantScoped> ScopedDelete<'_, E> {
     pub async fn exec(self) -> Result<u64> {
         ensure_not_refused(self.refused)?;
         let table = table_of::<E>();
-        audit::ensure_not_audit_table(table)?;
+        audit::ensure_scope_may_write(table)?;
         let (ctx, tenant) = (self.ctx, self.ctx.tenant());
         let backend = self.exec.backend();
         let delete = E::delete_many().filter(scoped_where::<E>(

@@ -125,12 +125,20 @@ impl<'a> SystemDb<'a> {
         conn.query_all_raw(stmt).await.map_err(Error::from_db)
     }
 
-    /// Crate-private: the pool of this access, to read the catalog on (`None` inside a
-    /// transaction).
-    #[cfg(feature = "testing")]
+    /// Crate-private: the pool of this access, to read the catalog on and to begin the
+    /// lifecycle's transactions on (`None` inside a transaction).
     pub(crate) fn connection(&self) -> Option<&sea_orm::DatabaseConnection> {
         match self.exec {
             Exec::Pool(pool) => Some(pool.conn()),
+            Exec::Tx(_) => None,
+        }
+    }
+
+    /// Crate-private: the pool of this access (`None` inside a transaction), for the job worker's
+    /// transactions.
+    pub(crate) fn pool(&self) -> Option<&'a crate::exec::Pool> {
+        match self.exec {
+            Exec::Pool(pool) => Some(pool),
             Exec::Tx(_) => None,
         }
     }
