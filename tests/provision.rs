@@ -330,3 +330,58 @@ test_support::backend_test!(tenant_status, |t: TestDb| async move {
     }
     assert_eq!(provision::TenantStatus::parse("Active"), None);
 });
+
+test_support::backend_test!(
+    a_tenant_that_is_not_active_verifies_no_one,
+    |t: TestDb| async move {
+        use provision::TenantStatus::{Active, Deleted, Suspended};
+        use tenant_scope::{Actor, MembershipVerifier, TenantVerifier, Verified, VerifierDb};
+
+        /// A service's own verifier that accepts any claimed tenant and user.
+        struct Trusting;
+        #[async_trait::async_trait]
+        impl TenantVerifier for Trusting {
+            type Claim = (TenantId, Uuid);
+            async fn verify(
+                &self,
+                db: &VerifierDb<'_>,
+                (tenant, user): Self::Claim,
+            ) -> tenant_scope::Result<Verified> {
+                Ok(Verified::custom(db, tenant, Actor::User(user), Vec::new()))
+            }
+        }
+
+        let db = t.tenant_db().await;
+        let (a, b) = test_support::two_tenants(&db, &[]).await;
+        let system = db.system("suspend a tenant").await.expect("system");
+        let all_verify = async |expected: bool| {
+            let key = db.verify(&ApiKeyVerifier, a.key.key.clone()).await;
+            let member = db.verify(&MembershipVerifier, (a.id, a.user.id)).await;
+            let custom = db.verify(&Trusting, (a.id, a.user.id)).await;
+            for (name, result) in [("api key", key), ("membership", member), ("custom", custom)] {
+                match (expected, result) {
+                    (true, Ok(ctx)) => assert_eq!(ctx.tenant(), a.id, "{name}"),
+                    (false, Err(Error::Denied)) => {}
+                    (expected, other) => panic!("{name}: expected {expected}, got {other:?}"),
+                }
+            }
+            // The other tenant is not affected.
+            db.verify(&ApiKeyVerifier, b.key.key.clone())
+                .await
+                .expect("B verifies");
+        };
+        all_verify(true).await;
+        provision::set_status(&system, a.id, Suspended)
+            .await
+            .expect("suspend");
+        all_verify(false).await;
+        provision::set_status(&system, a.id, Active)
+            .await
+            .expect("resume");
+        all_verify(true).await;
+        provision::set_status(&system, a.id, Deleted)
+            .await
+            .expect("delete");
+        all_verify(false).await;
+    }
+);

@@ -9,12 +9,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::contract::{ID_COLUMN, STATUS_COLUMN, TENANT_ACTIVE, TENANTS_TABLE};
 use crate::error::{Error, Result};
 use crate::tenant::{Actor, TenantContext, TenantId};
 use crate::verify::{TenantVerifier, Verified, VerifierDb};
@@ -280,7 +278,7 @@ impl TenantVerifier for JobVerifier {
     async fn verify(&self, db: &VerifierDb<'_>, (token, job): Self::Claim) -> Result<Verified> {
         let claims = self.key.inspect(&token, job).map_err(|_| Error::Denied)?;
         let tenant = claims.tenant();
-        if !tenant_is_active(db, tenant).await? {
+        if !crate::verify::tenant_is_active(db, tenant).await? {
             return Err(Error::Denied);
         }
         Ok(Verified::new(
@@ -289,16 +287,6 @@ impl TenantVerifier for JobVerifier {
             claims.permissions.into_iter().collect::<BTreeSet<_>>(),
         ))
     }
-}
-
-/// Whether `tenant` exists and its status is active (read as that tenant).
-async fn tenant_is_active(db: &VerifierDb<'_>, tenant: TenantId) -> Result<bool> {
-    let mut stmt = Query::select();
-    stmt.expr(Expr::val(1))
-        .from(TENANTS_TABLE)
-        .and_where(Expr::col(ID_COLUMN).eq(tenant))
-        .and_where(Expr::col(STATUS_COLUMN).eq(TENANT_ACTIVE));
-    Ok(!db.query_all(tenant, &stmt).await?.is_empty())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub use api_key::{API_KEYS_WRITE, ApiKeyVerifier, IssuedKey};
 pub use jwt::{JwtKeys, JwtKeysError, JwtVerifier};
 pub use membership::MembershipVerifier;
 
+use crate::contract::{ID_COLUMN, STATUS_COLUMN, TENANT_ACTIVE, TENANTS_TABLE};
 use crate::db::{GlobalDb, TenantDb};
 use crate::entity::TenantScoped;
 use crate::error::{Error, Result};
@@ -94,7 +95,10 @@ impl Verified {
     /// only be made while [`TenantDb::verify`](crate::TenantDb::verify) runs a verifier. Each
     /// context it becomes is logged at INFO, target `tenant_scope::verify`, with the fields
     /// `verifier` (the verifier's [`std::any::type_name`]), `tenant` and `actor`. The source guard
-    /// reports every `impl TenantVerifier` (`custom-verifier`, docs/guard.md).
+    /// reports every `impl TenantVerifier` (`custom-verifier`, docs/guard.md). A tenant that is
+    /// not active (suspended or deleted, `provision::set_status`) is denied after the verifier
+    /// accepted: `TenantDb::verify` reads the tenant's status for a custom `Verified` (one more
+    /// query; the built-in verifiers read it in their own).
     ///
     /// ```no_run
     /// use entity::users;
@@ -168,6 +172,11 @@ impl TenantDb {
             origin,
         } = verifier.verify(&lookup, claim).await?;
         if origin == Origin::Custom {
+            // The built-in verifiers read the tenant's status in their own statements; a
+            // service's verifier may not know about it.
+            if !tenant_is_active(&lookup, tenant).await? {
+                return Err(Error::Denied);
+            }
             tracing::info!(
                 target: "tenant_scope::verify",
                 verifier = std::any::type_name::<V>(),
@@ -214,6 +223,22 @@ impl<'a> VerifierDb<'a> {
         read!(self.exec, Some(claimed), tracing::Span::none(), |conn| conn
             .query_all(stmt)
             .await)
+    }
+}
+
+/// Whether `tenant` exists and is active (`tenants.status`): a suspended or deleted tenant verifies
+/// no one.
+pub(crate) async fn tenant_is_active(db: &VerifierDb<'_>, tenant: TenantId) -> Result<bool> {
+    let mut stmt = Query::select();
+    stmt.column(STATUS_COLUMN)
+        .from(TENANTS_TABLE)
+        .and_where(Expr::col(ID_COLUMN).eq(tenant));
+    let rows = db.query_all(tenant, &stmt).await?;
+    match rows.first() {
+        Some(row) => {
+            Ok(row.try_get_by_index::<String>(0).map_err(Error::from_db)? == TENANT_ACTIVE)
+        }
+        None => Ok(false),
     }
 }
 
