@@ -59,6 +59,7 @@ pub mod jobs;
 // The axum integration: documented in src/http/mod.rs.
 #[cfg(feature = "axum")]
 pub mod http;
+pub mod lifecycle;
 // The test kit: documented in src/testing/mod.rs.
 pub mod provision;
 mod scoped;
