@@ -383,7 +383,7 @@ impl<E: EntityTrait, S> Scoped<'_, Select<E>, S> {
     /// The first matching row, if any.
     pub async fn one(self) -> Result<Option<E::Model>> {
         let (query, exec, tenant, span) = self.into_read("find_one", trace::table_of::<E>())?;
-        read!(exec, tenant, span, |conn| query.one(&conn).await)
+        read!(one: exec, tenant, span, |conn| query.one(&conn).await)
     }
 
     /// Crate-private: the one row of a query already restricted to a whole primary key (the
@@ -394,7 +394,7 @@ impl<E: EntityTrait, S> Scoped<'_, Select<E>, S> {
     /// (docs/benchmarks.md).
     pub(crate) async fn by_key(self) -> Result<Option<E::Model>> {
         let (query, exec, tenant, span) = self.into_read("get", trace::table_of::<E>())?;
-        read!(exec, tenant, span, |conn| query
+        read!(one: exec, tenant, span, |conn| query
             .all(&conn)
             .await
             .map(|rows| rows.into_iter().next()))
@@ -409,7 +409,7 @@ where
     /// The number of matching rows (honouring `limit` and `offset`).
     pub async fn count(self) -> Result<u64> {
         let (query, exec, tenant, span) = self.into_read("count", trace::table_of::<E>())?;
-        read!(exec, tenant, span, |conn| PaginatorTrait::count(
+        read!(one: exec, tenant, span, |conn| PaginatorTrait::count(
             query, &conn
         )
         .await)
@@ -446,7 +446,7 @@ where
     /// The first matching row with its related row, if any.
     pub async fn one(self) -> Result<Option<(E::Model, Option<R::Model>)>> {
         let (query, exec, tenant, span) = self.into_read("find_one", trace::table_of::<E>())?;
-        read!(exec, tenant, span, |conn| query.one(&conn).await)
+        read!(one: exec, tenant, span, |conn| query.one(&conn).await)
     }
 }
 
@@ -516,7 +516,7 @@ where
         self.check_page_size()?;
         let span = trace::op_span("count_pages", trace::table_of::<E>(), self.ctx);
         let (query, page_size) = (self.query.clone(), self.page_size);
-        read!(self.exec, self.tenant, span, |conn| query
+        read!(one: self.exec, self.tenant, span, |conn| query
             .paginate(&conn, page_size)
             .num_items_and_pages()
             .await)

@@ -91,72 +91,102 @@ async fn postgres_values_written_in_find_what_the_same_values_bound_find() {
             // The other tenant has the same names and times.
             insert(&db, &b.job, &name, *at).await;
         }
-        let scope = db.scope(&a.job);
-        for (row, at) in &mine {
-            // Only a timestamp and the tenant (written in, or bound with sub-microsecond digits):
-            // the rows stored with the same time, and only those.
-            let found = scope
-                .find::<projects::Entity>()
-                .filter(projects::Column::CreatedAt.eq(*at))
-                .order_by_asc(projects::Column::Id)
-                .all()
-                .await
-                .expect("by time");
-            let stored = row.created_at;
-            let expected: Vec<Uuid> = mine
-                .iter()
-                .filter(|(other, _)| other.created_at == stored)
-                .map(|(other, _)| other.id)
-                .collect();
-            assert_eq!(
-                found.iter().map(|p| p.id).collect::<Vec<_>>(),
-                expected,
-                "created_at = {at:?}"
-            );
-            let got = scope.get::<projects::Entity>(row.id).await.expect("by id");
-            assert_eq!(&got, row);
+        // On a direct connection a list keeps its bound parameters and single-row reads are
+        // written in; behind a transaction pooler lists are written in too: both ways here.
+        let pooled = t
+            .tenant_db_options(|o| o)
+            .transaction_pooling(true)
+            .connect()
+            .await
+            .expect("the library as behind a transaction pooler");
+        for db in [&db, &pooled] {
+            check_written_in(db, &a, &b, &times, &mine).await;
         }
-        // Ids, a limit and an offset: written in; ordered by id, the pages are the tenant's rows.
-        let ids: Vec<Uuid> = mine.iter().map(|(row, _)| row.id).collect();
-        let mut sorted = ids.clone();
-        sorted.sort();
-        let page = scope
-            .find::<projects::Entity>()
-            .filter(projects::Column::Id.is_in(ids.clone()))
-            .order_by_asc(projects::Column::Id)
-            .offset(3)
-            .limit(5)
-            .all()
-            .await
-            .expect("a page");
-        assert_eq!(
-            page.iter().map(|p| p.id).collect::<Vec<_>>(),
-            sorted[3..8].to_vec()
-        );
-        let count = scope
-            .find::<projects::Entity>()
-            .filter(projects::Column::CreatedAt.lt(Utc::now()))
-            .count()
-            .await
-            .expect("count");
-        let past = times.iter().filter(|at| **at < Utc::now()).count();
-        assert_eq!(usize::try_from(count).ok(), Some(past));
-        // The other tenant's ids, written in, find nothing.
-        let theirs = db
-            .scope(&b.job)
-            .find::<projects::Entity>()
-            .all()
-            .await
-            .expect("B's rows");
-        let crossed = scope
-            .find::<projects::Entity>()
-            .filter(projects::Column::Id.is_in(theirs.iter().map(|p| p.id)))
-            .all()
-            .await
-            .expect("B's ids as A");
-        assert!(crossed.is_empty(), "{crossed:?}");
     })
     .await;
+}
+
+async fn check_written_in(
+    db: &TenantDb,
+    a: &test_support::KeyedTenant,
+    b: &test_support::KeyedTenant,
+    times: &[DateTime<Utc>],
+    mine: &[(projects::Model, DateTime<Utc>)],
+) {
+    let scope = db.scope(&a.job);
+    for (row, at) in mine {
+        // A single-row read with only a timestamp and the tenant: written in (bound with
+        // sub-microsecond digits).
+        let first = scope
+            .find::<projects::Entity>()
+            .filter(projects::Column::CreatedAt.eq(*at))
+            .order_by_asc(projects::Column::Id)
+            .one()
+            .await
+            .expect("one by time");
+        assert_eq!(first.as_ref().map(|p| p.created_at), Some(row.created_at));
+        // Only a timestamp and the tenant (written in, or bound with sub-microsecond digits):
+        // the rows stored with the same time, and only those.
+        let found = scope
+            .find::<projects::Entity>()
+            .filter(projects::Column::CreatedAt.eq(*at))
+            .order_by_asc(projects::Column::Id)
+            .all()
+            .await
+            .expect("by time");
+        let stored = row.created_at;
+        let expected: Vec<Uuid> = mine
+            .iter()
+            .filter(|(other, _)| other.created_at == stored)
+            .map(|(other, _)| other.id)
+            .collect();
+        assert_eq!(
+            found.iter().map(|p| p.id).collect::<Vec<_>>(),
+            expected,
+            "created_at = {at:?}"
+        );
+        let got = scope.get::<projects::Entity>(row.id).await.expect("by id");
+        assert_eq!(&got, row);
+    }
+    // Ids, a limit and an offset: written in; ordered by id, the pages are the tenant's rows.
+    let ids: Vec<Uuid> = mine.iter().map(|(row, _)| row.id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let page = scope
+        .find::<projects::Entity>()
+        .filter(projects::Column::Id.is_in(ids.clone()))
+        .order_by_asc(projects::Column::Id)
+        .offset(3)
+        .limit(5)
+        .all()
+        .await
+        .expect("a page");
+    assert_eq!(
+        page.iter().map(|p| p.id).collect::<Vec<_>>(),
+        sorted[3..8].to_vec()
+    );
+    let count = scope
+        .find::<projects::Entity>()
+        .filter(projects::Column::CreatedAt.lt(Utc::now()))
+        .count()
+        .await
+        .expect("count");
+    let past = times.iter().filter(|at| **at < Utc::now()).count();
+    assert_eq!(usize::try_from(count).ok(), Some(past));
+    // The other tenant's ids, written in, find nothing.
+    let theirs = db
+        .scope(&b.job)
+        .find::<projects::Entity>()
+        .all()
+        .await
+        .expect("B's rows");
+    let crossed = scope
+        .find::<projects::Entity>()
+        .filter(projects::Column::Id.is_in(theirs.iter().map(|p| p.id)))
+        .all()
+        .await
+        .expect("B's ids as A");
+    assert!(crossed.is_empty(), "{crossed:?}");
 }
 
 test_support::backend_test!(

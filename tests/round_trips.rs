@@ -460,13 +460,19 @@ fn one_connection(url: &str) -> ConnectOptions {
 
 /// The library as the application role with one pooled connection through `proxy` (the system
 /// connection goes to the server directly, so only the application's traffic is counted).
-async fn library(t: &TestDb, proxy: &Proxy, tune: impl FnOnce(&mut ConnectOptions)) -> TenantDb {
+async fn library(
+    t: &TestDb,
+    proxy: &Proxy,
+    pooling: bool,
+    tune: impl FnOnce(&mut ConnectOptions),
+) -> TenantDb {
     let mut app = one_connection(&proxy.url(&t.app_url()));
     tune(&mut app);
     TenantDb::options(app)
         .system(test_support::connect_options(t.url()))
-        // The counting proxy keeps one server connection per client: not a transaction pooler.
-        .transaction_pooling(false)
+        // The counting proxy keeps one server connection per client: not a transaction pooler,
+        // but the library sends what it sends behind one if told so (`pooling`).
+        .transaction_pooling(pooling)
         .connect()
         .await
         .expect("connecting the library through the proxy")
@@ -703,12 +709,17 @@ async fn measure_plain(t: &TestDb) -> Vec<Measured> {
     rows
 }
 
-async fn with_library<F>(t: &TestDb, tune: impl FnOnce(&mut ConnectOptions), f: F) -> Vec<Measured>
+async fn with_library<F>(
+    t: &TestDb,
+    pooling: bool,
+    tune: impl FnOnce(&mut ConnectOptions),
+    f: F,
+) -> Vec<Measured>
 where
     F: AsyncFnOnce(&TenantDb, &Proxy) -> Vec<Measured>,
 {
     let proxy = Proxy::start(host_port(t.url())).await;
-    let db = library(t, &proxy, tune).await;
+    let db = library(t, &proxy, pooling, tune).await;
     let rows = f(&db, &proxy).await;
     drop(db);
     proxy.settle().await;
@@ -720,7 +731,7 @@ where
 async fn round_trips_per_operation() {
     test_support::run(Backend::Postgres, |t: TestDb| async move {
         // The library as it comes (SeaORM's default pool options).
-        let defaults = with_library(&t, |_| {}, measure_library).await;
+        let defaults = with_library(&t, false, |_| {}, measure_library).await;
         print_table(
             "Round trips per operation, PostgreSQL, library defaults",
             &defaults,
@@ -729,6 +740,7 @@ async fn round_trips_per_operation() {
         // the same (TenantDbOptions::new), since its BEGIN is the check.
         let ping_asked = with_library(
             &t,
+            false,
             |o| {
                 o.test_before_acquire(true);
             },
@@ -741,12 +753,13 @@ async fn round_trips_per_operation() {
             &plain,
         );
 
-        // Foreground, reads: a statement whose values all have a fixed alphabet (ids, numbers,
-        // booleans, timestamps) goes with the tenant in one simple query,
+        // Foreground, reads: a single-row read (get, one, count) whose values all have a fixed
+        // alphabet (ids, numbers, booleans, timestamps) goes with the tenant in one simple query,
         // `SET LOCAL tenant_scope.tenant_id = ..; SELECT .. '<id>'::uuid ..` (the statement alone
         // for the global handle): one round trip, its implicit transaction ends with the message.
-        // A statement with a text value keeps its bound parameters: `BEGIN; SET LOCAL ..` (one
-        // simple query), the statement, and its `ROLLBACK` goes out with sqlx's release ping.
+        // A list, on a direct connection, and any statement with a text value keep their bound
+        // parameters: `BEGIN; SET LOCAL ..` (one simple query), the statement, and its `ROLLBACK`
+        // goes out with sqlx's release ping.
         // Writes: `BEGIN; SET LOCAL ..`, each statement, every write followed by the insert of its
         // audit event (src/audit.rs), a round trip of its own, and `COMMIT`. No acquire ping: the
         // library's pool does not ping before handing out a connection, its first message is the
@@ -758,7 +771,7 @@ async fn round_trips_per_operation() {
         let expected = vec![
             ("get", one_message, 1),
             ("global get", one_message, 1),
-            ("list, no text value (ids, limit)", one_message, 1),
+            ("list, no text value (ids, limit)", bound(1), 1),
             ("list, a text value (find+filter+all)", bound(1), 1),
             ("count", one_message, 1),
             ("insert", write(1, 1), 1),
@@ -777,6 +790,37 @@ async fn round_trips_per_operation() {
         );
         assert_counts(&defaults, &expected);
         assert_counts(&ping_asked, &expected);
+
+        // Behind a transaction pooler (`transaction_pooling(true)`): every bound statement is
+        // unnamed, so sqlx parses it (and waits for its description) before it binds it: two round
+        // trips per statement. Reads whose values can be written in, lists included, go in one
+        // message (nothing to parse ahead, nothing cached to lose).
+        let pooled = with_library(&t, true, |_| {}, measure_library).await;
+        print_table(
+            "Round trips per operation, PostgreSQL, transaction_pooling(true)",
+            &pooled,
+        );
+        let unnamed = |statements: usize| 1 + 2 * statements;
+        let unnamed_write = |statements: usize, writes: usize| 1 + 2 * (statements + writes) + 1;
+        assert_counts(
+            &pooled,
+            &[
+                ("get", one_message, 1),
+                ("global get", one_message, 1),
+                ("list, no text value (ids, limit)", one_message, 1),
+                ("list, a text value (find+filter+all)", unnamed(1), 1),
+                ("count", one_message, 1),
+                ("insert", unnamed_write(1, 1), 1),
+                ("update", unnamed_write(1, 1), 1),
+                ("delete", unnamed_write(1, 1), 1),
+                ("update_many", unnamed_write(1, 1), 1),
+                (
+                    "transaction of 3 (insert, get, update)",
+                    unnamed_write(3, 2),
+                    1,
+                ),
+            ],
+        );
         assert_counts(
             &plain,
             &[

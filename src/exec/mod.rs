@@ -25,7 +25,7 @@ use sea_orm::{
 
 use complete::completes;
 pub(crate) use limit::TenantLimiter;
-pub(crate) use postgres::{PgRead, PgTx, Statements};
+pub(crate) use postgres::{PgRead, PgTx, Rows, Statements};
 
 use tenant_scope_catalog::Backend;
 
@@ -328,16 +328,17 @@ impl<'a> Exec<'a> {
         }
     }
 
-    /// A connection for one read-only operation. On the application's pool on PostgreSQL nothing
-    /// is sent yet: each statement then goes with `tenant` in one message where it can
-    /// ([`PgRead`]: one round trip), else in a transaction of its own with its values bound.
+    /// A connection for one read-only operation that reads `rows`. On the application's pool on
+    /// PostgreSQL nothing is sent yet: each statement then goes with `tenant` in one message where
+    /// it can ([`PgRead`]: one round trip), else in a transaction of its own with its values bound.
     /// Anywhere else it is [`Exec::open`]. End it with [`Conn::finish_read`].
-    pub(crate) async fn open_read(self, tenant: Option<TenantId>) -> Result<Conn<'a>> {
+    pub(crate) async fn open_read(self, tenant: Option<TenantId>, rows: Rows) -> Result<Conn<'a>> {
         match self {
             Exec::Pool(pool) if pool.mode == Mode::PgApp => Ok(Conn::PgRead(PgRead {
                 pool: pool.conn.get_postgres_connection_pool(),
                 tenant,
                 statements: pool.statements,
+                rows,
             })),
             _ => self.open(tenant).await,
         }
@@ -359,16 +360,22 @@ impl<'a> Exec<'a> {
 /// PostgreSQL each statement goes with `$tenant`, in one message where it can), evaluates `$body` (a SeaORM call on `&$conn` returning
 /// `Result<_, DbErr>`), and ends the transaction without waiting ([`Conn::finish_read`]), all
 /// inside `$span`. Every read of the handles goes through here, so none can forget to end its
-/// transaction. (A macro rather than a function taking an async closure: such a closure borrowing
+/// transaction. `read!(one: ..)` is a read of at most one row (a get, `one`, a count). (A macro rather than a function taking an async closure: such a closure borrowing
 /// the connection trips rustc's higher-ranked `Send` checks in callers' futures.)
 macro_rules! read {
-    ($exec:expr, $tenant:expr, $span:expr, |$conn:ident| $body:expr) => {{
+    (one: $exec:expr, $tenant:expr, $span:expr, |$conn:ident| $body:expr) => {
+        $crate::exec::read!(@ $crate::exec::Rows::One, $exec, $tenant, $span, |$conn| $body)
+    };
+    ($exec:expr, $tenant:expr, $span:expr, |$conn:ident| $body:expr) => {
+        $crate::exec::read!(@ $crate::exec::Rows::Many, $exec, $tenant, $span, |$conn| $body)
+    };
+    (@ $rows:expr, $exec:expr, $tenant:expr, $span:expr, |$conn:ident| $body:expr) => {{
         let (exec, tenant): ($crate::exec::Exec<'_>, Option<$crate::tenant::TenantId>) =
             ($exec, $tenant);
         ::tracing::Instrument::instrument(
             async move {
                 let _permit = exec.admit(tenant).await?;
-                let $conn = exec.open_read(tenant).await?;
+                let $conn = exec.open_read(tenant, $rows).await?;
                 let result = $body.map_err($crate::error::Error::from_db);
                 $conn.finish_read(result)
             },

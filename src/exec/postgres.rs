@@ -152,17 +152,31 @@ pub(crate) fn read_sql(tenant: Option<TenantId>, statement: &str) -> String {
     }
 }
 
-/// A read of the application's pool on PostgreSQL: each statement whose values can be written into
+/// A read of the application's pool on PostgreSQL: a statement whose values can be written into
 /// its text ([`inline`](super::inline::inline)) goes with the tenant in **one** simple-query
-/// message ([`read_sql`]), one round trip; any other statement (one with a text value, say) keeps
-/// its bound parameters and runs in a transaction of its own ([`PgTx::begin`], the statement, ended
-/// without waiting). Nothing a read runs is ever committed by it: a statement that writes is
-/// rolled back.
+/// message ([`read_sql`]), one round trip, if the read is of one row ([`Rows::One`]: a get, `one`,
+/// a count), or of any number of rows behind a transaction pooler ([`Statements::Unnamed`]); any
+/// other statement (one with a text value; rows in the plural on a direct connection, where the
+/// cached plan and binary rows of the extended protocol cost less than the round trip saved:
+/// docs/benchmarks.md) keeps its bound parameters and runs in a transaction of its own
+/// ([`PgTx::begin`], the statement, ended without waiting). Nothing a read runs is ever committed
+/// by it: a statement that writes is rolled back.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PgRead<'a> {
     pub(crate) pool: &'a sqlx::PgPool,
     pub(crate) tenant: Option<TenantId>,
     pub(crate) statements: Statements,
+    pub(crate) rows: Rows,
+}
+
+/// How many rows a read reads: what decides, on a direct connection, whether it goes in one
+/// message (see [`PgRead`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rows {
+    /// At most one (a get by key, `one`, a count).
+    One,
+    /// Any number.
+    Many,
 }
 
 impl PgRead<'_> {
@@ -182,6 +196,15 @@ impl PgRead<'_> {
         .await
         .map_err(query_err)?;
         Ok(rows.into_iter().map(QueryResult::from).collect())
+    }
+
+    /// The statement with its values written in, if it goes in one message: always behind a
+    /// transaction pooler; on a direct connection only for a read of one row.
+    fn one_message_sql(&self, stmt: &Statement) -> Option<String> {
+        if self.rows == Rows::Many && self.statements == Statements::Named {
+            return None;
+        }
+        inline(stmt).map(|sql| read_sql(self.tenant, &sql))
     }
 
     /// A transaction of the read's tenant, for a statement that keeps its bound parameters.
@@ -211,12 +234,8 @@ impl ConnectionTrait for PgRead<'_> {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match inline(&stmt) {
-            Some(sql) => Ok(self
-                .one_message(read_sql(self.tenant, &sql))
-                .await?
-                .into_iter()
-                .next()),
+        match self.one_message_sql(&stmt) {
+            Some(sql) => Ok(self.one_message(sql).await?.into_iter().next()),
             None => {
                 let tx = self.begin().await?;
                 let result = tx.query_one_raw(stmt).await;
@@ -227,8 +246,8 @@ impl ConnectionTrait for PgRead<'_> {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match inline(&stmt) {
-            Some(sql) => self.one_message(read_sql(self.tenant, &sql)).await,
+        match self.one_message_sql(&stmt) {
+            Some(sql) => self.one_message(sql).await,
             None => {
                 let tx = self.begin().await?;
                 let result = tx.query_all_raw(stmt).await;

@@ -344,7 +344,7 @@ async fn has_slug(db: &TenantDb, tenant: TenantId, slug: &str) -> Result<bool, A
         .and_where(Expr::col(ID_COLUMN).eq(tenant))
         .and_where(Expr::col(SLUG_COLUMN).eq(slug.as_str()))
         .limit(1);
-    let rows = read!(db.app_exec(), None, tracing::Span::none(), |conn| conn
+    let rows = read!(one: db.app_exec(), None, tracing::Span::none(), |conn| conn
         .query_all(&stmt)
         .await)?;
     Ok(!rows.is_empty())

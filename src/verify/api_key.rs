@@ -183,7 +183,7 @@ impl TenantVerifier for ApiKeyVerifier {
             )
             .and_where(Expr::col(("k", "tenant_id")).eq(key.tenant))
             .and_where(Expr::col(("k", "id")).eq(key.key_id));
-        let rows = db.query_all(key.tenant, &stmt).await?;
+        let rows = db.query_row(key.tenant, &stmt).await?;
         let row = rows.first();
         let stored: [u8; 32] = match row {
             Some(row) => {

@@ -37,7 +37,7 @@ impl TenantVerifier for MembershipVerifier {
             )
             .and_where(Expr::col(("u", "tenant_id")).eq(tenant))
             .and_where(Expr::col(("u", "id")).eq(user_id));
-        let rows = db.query_all(tenant, &stmt).await?;
+        let rows = db.query_row(tenant, &stmt).await?;
         let active = match rows.first() {
             Some(row) => {
                 row.try_get_by_index::<String>(0).map_err(Error::from_db)? == TENANT_ACTIVE

@@ -224,6 +224,18 @@ impl<'a> VerifierDb<'a> {
             .query_all(stmt)
             .await)
     }
+
+    /// [`query_all`](Self::query_all) for a statement that reads at most one row (a lookup by
+    /// key): on PostgreSQL it goes with the tenant in one message where it can.
+    pub(crate) async fn query_row(
+        &self,
+        claimed: TenantId,
+        stmt: &SelectStatement,
+    ) -> Result<Vec<QueryResult>> {
+        read!(one: self.exec, Some(claimed), tracing::Span::none(), |conn| conn
+            .query_all(stmt)
+            .await)
+    }
 }
 
 /// Whether `tenant` exists and is active (`tenants.status`): a suspended or deleted tenant verifies
@@ -233,7 +245,7 @@ pub(crate) async fn tenant_is_active(db: &VerifierDb<'_>, tenant: TenantId) -> R
     stmt.column(STATUS_COLUMN)
         .from(TENANTS_TABLE)
         .and_where(Expr::col(ID_COLUMN).eq(tenant));
-    let rows = db.query_all(tenant, &stmt).await?;
+    let rows = db.query_row(tenant, &stmt).await?;
     match rows.first() {
         Some(row) => {
             Ok(row.try_get_by_index::<String>(0).map_err(Error::from_db)? == TENANT_ACTIVE)
