@@ -230,6 +230,8 @@ fn operations(c: &mut Criterion, rt: &Runtime, measuring: bool, fx: &Fixture) {
         g.bench("seaorm_rls", || async {
             sea_rls!(fx, |t| fx.sea_get(&t).await)
         });
+        g.bench("sim_bound", || fx.sim_get_bound());
+        g.bench("sim_one_message", || fx.sim_get_one_message());
         g.bench_custom("tenant_scope_tx", |iters| async move {
             ts_tx!(fx, iters, |s| fx.ts_get(&s).await)
         });

@@ -502,6 +502,53 @@ impl Fixture {
         row
     }
 
+    /// The protocol of a tenant's get before reads went in one message, replayed with raw sqlx
+    /// as the application role: `BEGIN; SET LOCAL ..` (one message), the prepared get, and the
+    /// transaction dropped (its `ROLLBACK` goes out with the release ping).
+    pub(crate) async fn sim_get_bound(&self) -> TaskRow {
+        let begin = format!(
+            "BEGIN; SET LOCAL tenant_scope.tenant_id = '{}'",
+            self.tenant
+        );
+        let mut tx = self
+            .app_pool()
+            .begin_with(sqlx::AssertSqlSafe(begin))
+            .await
+            .expect("bench: begin with the tenant");
+        sqlx::query_as::<_, TaskRow>(GET.pg)
+            .bind(self.tenant.into_uuid())
+            .bind(self.task)
+            .fetch_one(&mut *tx)
+            .await
+            .expect("sim get, bound")
+    }
+
+    /// The library's get protocol, replayed with raw sqlx as the application role: the tenant and
+    /// the statement with its values written in, one simple-query message.
+    pub(crate) async fn sim_get_one_message(&self) -> TaskRow {
+        let sql = format!(
+            "SET LOCAL tenant_scope.tenant_id = '{t}'; SELECT tenant_id, id, project_id, \
+             assignee_id, title, done, created_at FROM tasks WHERE tenant_id = '{t}'::uuid \
+             AND id = '{id}'::uuid",
+            t = self.tenant,
+            id = self.task
+        );
+        let row = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .fetch_one(self.app_pool())
+            .await
+            .expect("sim get, one message");
+        use sqlx::Row as _;
+        (
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+            row.get(5),
+            row.get(6),
+        )
+    }
+
     /// Like [`Fixture::sim_insert`], with the audit event in the insert's statement: one round
     /// trip less.
     pub(crate) async fn sim_insert_cte(&self) -> TaskRow {

@@ -118,6 +118,8 @@ fn ratios() -> Vec<Ratio> {
             // SQLite: the app-filter targets; PostgreSQL: row level security against app-filter.
             let vs_seaorm = match (backend, op, pg) {
                 ("sqlite", "get", _) => Some(1.05),
+                // Issue 14: a read in one round trip.
+                ("postgres", "get", _) => Some(1.1),
                 (_, _, true) if !write => Some(1.5),
                 _ => None,
             };
@@ -213,6 +215,20 @@ fn ratios() -> Vec<Ratio> {
             ));
         }
         if pg {
+            // A get in one message against the protocol before it (`BEGIN; SET LOCAL ..`, the
+            // bound statement), both replayed with raw sqlx; and the library against the latter.
+            out.push(ratio(
+                "postgres_get_sim_one_message_vs_sim_bound".into(),
+                ("postgres_get", "sim_one_message"),
+                ("postgres_get", "sim_bound"),
+                None,
+            ));
+            out.push(ratio(
+                "postgres_get_vs_sim_bound".into(),
+                ("postgres_get", "tenant_scope"),
+                ("postgres_get", "sim_bound"),
+                None,
+            ));
             // What-if: the library's write protocol replayed with raw sqlx (its own cost), and the
             // audit event folded into the insert.
             out.push(ratio(

@@ -6,7 +6,8 @@
 //!   each alternative.
 //! - **Noisy neighbour**: one client of a quiet tenant gets tasks one after another, alone and then
 //!   while 10 clients of another tenant flood the same pool (10x its load); its p50 and p99, with
-//!   the library's per-tenant cap on (the default, half the pool) and off.
+//!   the library's per-tenant cap at its default (half the pool), at 2 (about the server's cores
+//!   here), and off.
 //!
 //! Ratios, not absolute numbers, are what compare across machines (docs/benchmarks.md).
 
@@ -131,13 +132,26 @@ async fn neighbour(db: &TenantDb, tenants: &Arc<Tenants>, flood: usize) -> (Dura
     (at(0.50), at(0.99))
 }
 
-async fn library(target: &Target, cap: bool, pooled: Option<&str>) -> TenantDb {
+/// The per-tenant cap of a library pool.
+#[derive(Clone, Copy)]
+enum Cap {
+    /// The default: half the pool.
+    Default,
+    /// At most this many connections per tenant.
+    Of(u32),
+    /// No cap.
+    Off,
+}
+
+async fn library(target: &Target, cap: Cap, pooled: Option<&str>) -> TenantDb {
     let mut app = options(pooled.unwrap_or(&target.app_url));
     app.max_connections(POOL);
     let mut db = TenantDb::options(app).system(options(&target.owner_url));
-    if !cap {
-        db = db.without_per_tenant_cap();
-    }
+    db = match cap {
+        Cap::Default => db,
+        Cap::Of(n) => db.per_tenant_connections(n),
+        Cap::Off => db.without_per_tenant_cap(),
+    };
     if pooled.is_some() {
         db = db.transaction_pooling(true);
     }
@@ -157,7 +171,7 @@ pub(crate) fn run(rt: &Runtime, target: &Target, label: &str, pooled: Option<&st
         }
         Arc::new(Tenants { contexts, tasks })
     });
-    let db = rt.block_on(library(target, true, pooled));
+    let db = rt.block_on(library(target, Cap::Default, pooled));
     let mut variants = vec![("tenant_scope", Variant::Library(db.clone()))];
     if pooled.is_none() {
         let raw = rt.block_on(async {
@@ -182,8 +196,9 @@ pub(crate) fn run(rt: &Runtime, target: &Target, label: &str, pooled: Option<&st
             );
         }
     }
-    let off = rt.block_on(library(target, false, pooled));
-    for (name, db) in [("cap", &db), ("no_cap", &off)] {
+    let two = rt.block_on(library(target, Cap::Of(2), pooled));
+    let off = rt.block_on(library(target, Cap::Off, pooled));
+    for (name, db) in [("cap", &db), ("cap_2", &two), ("no_cap", &off)] {
         let (p50, p99) = rt.block_on(neighbour(db, &tenants, 0));
         let (f50, f99) = rt.block_on(neighbour(db, &tenants, 10));
         println!(
