@@ -116,6 +116,10 @@ impl TenantDbOptions {
     /// cannot take that tenant's share; limit unauthenticated traffic by client address in
     /// front of the service).
     ///
+    /// The cap bounds connections, not the server's CPU: to keep a flooding tenant from slowing the
+    /// others' queries, size it to what one tenant may take of the *server* (about its cores)
+    /// rather than of the pool (docs/benchmarks.md, "the noisy neighbour").
+    ///
     /// An operation that needs a second connection of the same tenant while it holds one (a
     /// `db.scope(&ctx)` call inside `db.transaction(&ctx, ..)` instead of the transaction's own
     /// scope) counts twice.
