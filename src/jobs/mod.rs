@@ -4,7 +4,7 @@
 //!
 //! 1. **Enqueue within a scope.** [`enqueue`] writes the job into the library's `jobs` table
 //!    ([`JOBS_TABLE`], tenant-owned, row level security on PostgreSQL) through a
-//!    [`TenantScope`](crate::TenantScope): in the scope's transaction if it has one (`tx.scope()` inside
+//!    [`TenantScope`]: in the scope's transaction if it has one (`tx.scope()` inside
 //!    [`TenantDb::transaction`](crate::TenantDb::transaction)), so a job exists exactly if the write that caused it committed.
 //!    The job carries the enqueuing context **sealed** ([`JobKey::seal`]): tenant, actor,
 //!    permissions, request id and job id, signed with HMAC-SHA256 and expiring. A

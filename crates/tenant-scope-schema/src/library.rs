@@ -43,8 +43,8 @@ pub const LIBRARY_TENANT_TABLES: &[&str] = &[
 /// The `CREATE TABLE` of [`TENANTS_TABLE`]: `id`, `name` (globally unique: a tenant's name is not
 /// tenant data), `created_at`, `slug` (nullable, globally unique: the name of the tenant in a
 /// subdomain, `acme.app.example.com`; the resolver of the `axum` feature reads it) and `status`
-/// ([`TENANT_ACTIVE`] by default, [`TENANT_SUSPENDED`] or [`TENANT_DELETED`]: its jobs run only
-/// while it is active).
+/// ([`TENANT_ACTIVE`] by default, [`TENANT_SUSPENDED`](crate::TENANT_SUSPENDED) or
+/// [`TENANT_DELETED`](crate::TENANT_DELETED): only an active tenant verifies and runs jobs).
 ///
 /// ```
 /// use sea_orm::sea_query::PostgresQueryBuilder;
