@@ -19,12 +19,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tenant_scope_cli::codegen::Layout;
 
 mod roles;
+mod tenant;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "tenant-scope",
     version,
-    about = "Tenant isolation for SeaORM: generate entities, check schemas and sources"
+    about = "Tenant isolation for SeaORM: generate entities, check schemas and sources, and run a tenant's lifecycle"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -86,6 +87,12 @@ enum Command {
         /// Tables that are deliberately not tenant-owned (`tenants` always is).
         #[arg(long, value_delimiter = ',')]
         global: Vec<String>,
+    },
+    /// One tenant's lifecycle through audited system access: export, erase, certify, import, status
+    /// (docs/lifecycle.md).
+    Tenant {
+        #[command(subcommand)]
+        command: tenant::TenantCommand,
     },
     /// PostgreSQL: print the SQL script that creates the application role and the system role and
     /// grants them what they need on the library's tables and the service's (docs/postgres.md).
@@ -161,6 +168,7 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Tenant { command } => tenant::run(command).await,
         Command::Roles {
             print: _,
             app_role,

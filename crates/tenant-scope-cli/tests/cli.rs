@@ -205,3 +205,112 @@ fn check_source_guards_service_crates() {
         assert_eq!(code(&run), 0, "{clean}: {}", text(&run));
     }
 }
+
+// `tenant export | status | erase | certify | import`: one tenant offboarded and moved with the
+// binary alone; refusals exit 1 and change nothing; the other tenant is untouched.
+test_support::backend_test!(
+    tenant_lifecycle_from_the_command_line,
+    |t: TestDb| async move {
+        use entity::projects;
+        use sea_orm::ActiveValue::Set;
+
+        let db = t.tenant_db().await;
+        let (a, b) = test_support::two_tenants(&db, &[]).await;
+        for tenant in [&a, &b] {
+            db.scope(&tenant.job)
+                .insert(projects::ActiveModel {
+                    name: Set(format!("{}'s project", tenant.name)),
+                    created_at: Set(chrono::Utc::now()),
+                    ..Default::default()
+                })
+                .await
+                .expect("a project");
+        }
+        let (app, system) = (t.app_url(), t.url().to_owned());
+        let tenant_id = a.id.to_string();
+        let run = |action: &str, extra: &[&str]| {
+            let mut args = vec![
+                "tenant",
+                action,
+                "--database-url",
+                app.as_str(),
+                "--system-url",
+                system.as_str(),
+            ];
+            args.extend_from_slice(extra);
+            tenant_scope(&args)
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("acme.jsonl");
+        let file_arg = file.to_string_lossy().into_owned();
+        let key = "ab".repeat(32);
+
+        let export = run("export", &["--tenant", &tenant_id, "--output", &file_arg]);
+        assert_eq!(code(&export), 0, "{}", text(&export));
+        assert!(
+            text(&export).contains("projects: 1 rows"),
+            "{}",
+            text(&export)
+        );
+        // Not deleted yet: erase refuses (1), the certificate fails (1).
+        let refused = run("erase", &["--tenant", &tenant_id]);
+        assert_eq!(code(&refused), 1, "{}", text(&refused));
+        let early = run("certify", &["--tenant", &tenant_id, "--key-hex", &key]);
+        assert_eq!(code(&early), 1, "{}", text(&early));
+        let status = run("status", &["--tenant", &tenant_id, "--set", "deleted"]);
+        assert_eq!(code(&status), 0, "{}", text(&status));
+        assert_eq!(String::from_utf8_lossy(&status.stdout).trim(), "deleted");
+        let erase = run("erase", &["--tenant", &tenant_id, "--batch", "2"]);
+        assert_eq!(code(&erase), 0, "{}", text(&erase));
+        let certified = run("certify", &["--tenant", &tenant_id, "--key-hex", &key]);
+        assert_eq!(code(&certified), 0, "{}", text(&certified));
+        let short_key = run("certify", &["--tenant", &tenant_id, "--key-hex", "abcd"]);
+        assert_eq!(code(&short_key), 2, "{}", text(&short_key));
+        // The other tenant is untouched.
+        let theirs = db
+            .scope(&b.job)
+            .find::<projects::Entity>()
+            .count()
+            .await
+            .expect("B's projects");
+        assert_eq!(theirs, 1);
+
+        // Into another database of the same schema, ids kept.
+        let other = TestDb::create(t.backend()).await.expect("configured");
+        let (other_app, other_system) = (other.app_url(), other.url().to_owned());
+        let import = |input: &str| {
+            tenant_scope(&[
+                "tenant",
+                "import",
+                "--database-url",
+                other_app.as_str(),
+                "--system-url",
+                other_system.as_str(),
+                "--input",
+                input,
+            ])
+        };
+        let imported = import(&file_arg);
+        assert_eq!(code(&imported), 0, "{}", text(&imported));
+        assert!(text(&imported).contains(&tenant_id), "{}", text(&imported));
+        let again = import(&file_arg);
+        assert_eq!(code(&again), 1, "an existing tenant: {}", text(&again));
+        let missing = import("/nonexistent/acme.jsonl");
+        assert_eq!(code(&missing), 2, "{}", text(&missing));
+        let moved = other.tenant_db().await;
+        let system = moved
+            .system("read the imported tenant")
+            .await
+            .expect("system");
+        let ctx = system.context_for(a.id);
+        drop(system);
+        let projects = moved
+            .scope(&ctx)
+            .find::<projects::Entity>()
+            .all()
+            .await
+            .expect("the imported projects");
+        assert_eq!(projects.len(), 1);
+        assert_eq!(projects[0].name, "Acme's project");
+    }
+);
