@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    QueryResult, Statement, TransactionTrait,
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, IsolationLevel, QueryResult, Statement, TransactionTrait,
 };
 
 use complete::completes;
@@ -172,10 +172,33 @@ impl Pool {
     /// Like [`PgTx::begin`], the `BEGIN` runs to completion ([`completes`]) so that a cancelled
     /// caller cannot leave a pooled connection inside a transaction sqlx does not know about.
     async fn begin_sea(&self) -> Result<DatabaseTransaction> {
+        self.begin_sea_with(None, None).await
+    }
+
+    /// [`Pool::begin_sea`] at `isolation` and `access` (`None`: the backend's defaults).
+    async fn begin_sea_with(
+        &self,
+        isolation: Option<IsolationLevel>,
+        access: Option<AccessMode>,
+    ) -> Result<DatabaseTransaction> {
         let conn = self.conn.clone();
-        completes(async move { conn.begin().await })
+        completes(async move { conn.begin_with_config(isolation, access).await })
             .await
             .map_err(Error::from_db)
+    }
+
+    /// A transaction of system access on this pool, with no tenant set (the job worker, the
+    /// lifecycle steps), at `isolation` and `access` (`None`: the backend's defaults). Its `BEGIN`
+    /// runs to completion like every other ([`completes`]); end it with [`Tx::commit`] or
+    /// [`Tx::rollback`] (dropped, it rolls back).
+    pub(crate) async fn begin_system(
+        &self,
+        isolation: Option<IsolationLevel>,
+        access: Option<AccessMode>,
+    ) -> Result<Tx> {
+        self.begin_sea_with(isolation, access)
+            .await
+            .map(|tx| Tx::new(TxKind::Sea(Arc::new(tx))))
     }
 }
 

@@ -177,6 +177,10 @@ struct Claimed {
     kind: String,
     payload: String,
     context: SealedContext,
+    /// The request id sealed into the job if its context opens with the worker's key (else the
+    /// job's id), read once when the job is taken: the request id of the job's audit events and
+    /// of the context its handler runs under.
+    request_id: String,
     attempts: u32,
     max_attempts: u32,
 }
@@ -320,10 +324,7 @@ impl<'a> Worker<'a> {
                 error: "not run: its context was sealed for another tenant".into(),
             };
         }
-        let ctx = match self.key.inspect(&job.context, job.id) {
-            Ok(claims) => ctx.with_request_id(claims.request_id),
-            Err(_) => ctx,
-        };
+        let ctx = ctx.with_request_id(job.request_id.clone());
         let Some(handler) = self.handlers.get(&job.kind) else {
             return Outcome::Dead {
                 error: format!("no handler for jobs of kind {:?}", job.kind),
@@ -435,7 +436,7 @@ impl<'a> Worker<'a> {
     /// the other.
     async fn claim_of(&self, tenant: TenantId, now: DateTime<Utc>) -> Result<Option<Claimed>> {
         let backend = self.backend();
-        let tx = self.pool()?.begin(tenant).await?;
+        let tx = self.pool()?.begin_system(None, None).await?;
         let conn = Exec::Tx(&tx).open(Some(tenant)).await?;
         let mut lock = Query::select();
         lock.column(ID_COLUMN)
@@ -486,7 +487,7 @@ impl<'a> Worker<'a> {
             tx.rollback().await?;
             return Ok(None);
         };
-        let job = claimed(tenant, row)?;
+        let job = claimed(&self.key, tenant, row)?;
         let mut take = Query::update();
         take.table(JOBS_TABLE)
             .value("state", JobState::Running.as_str())
@@ -576,7 +577,7 @@ impl<'a> Worker<'a> {
             .and_where(Expr::col(ID_COLUMN).eq(job.id))
             .and_where(Expr::col("state").eq(JobState::Running.as_str()))
             .and_where(Expr::col("worker").eq(self.name.as_str()));
-        let tx = self.pool()?.begin(job.tenant).await?;
+        let tx = self.pool()?.begin_system(None, None).await?;
         let conn = Exec::Tx(&tx).open(Some(job.tenant)).await?;
         if conn
             .execute(&update)
@@ -602,13 +603,11 @@ impl<'a> Worker<'a> {
     }
 
     /// The context of the worker's audit events about `job`: the worker's system access in the
-    /// job's tenant, with the request id sealed into the job if it opens (else the job's id).
+    /// job's tenant, with the job's request id ([`Claimed::request_id`]).
     fn event_context(&self, job: &Claimed) -> TenantContext {
-        let request = match self.key.inspect(&job.context, job.id) {
-            Ok(claims) => claims.request_id,
-            Err(_) => job.id.to_string(),
-        };
-        self.system.context_for(job.tenant).with_request_id(request)
+        self.system
+            .context_for(job.tenant)
+            .with_request_id(job.request_id.clone())
     }
 }
 
@@ -637,15 +636,22 @@ fn first(rows: Vec<QueryResult>) -> Result<QueryResult> {
         .ok_or_else(|| Error::Invalid("a count returned no row".into()))
 }
 
-fn claimed(tenant: TenantId, row: &QueryResult) -> Result<Claimed> {
+fn claimed(key: &JobKey, tenant: TenantId, row: &QueryResult) -> Result<Claimed> {
     let get = Error::from_db;
     let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+    let id: Uuid = row.try_get_by_index(0).map_err(get)?;
+    let context = SealedContext::from_stored(row.try_get_by_index::<String>(3).map_err(get)?);
+    let request_id = match key.inspect(&context, id) {
+        Ok(claims) => claims.request_id,
+        Err(_) => id.to_string(),
+    };
     Ok(Claimed {
         tenant,
-        id: row.try_get_by_index(0).map_err(get)?,
+        id,
         kind: row.try_get_by_index(1).map_err(get)?,
         payload: row.try_get_by_index(2).map_err(get)?,
-        context: SealedContext::from_stored(row.try_get_by_index::<String>(3).map_err(get)?),
+        context,
+        request_id,
         attempts: count(row.try_get_by_index(4).map_err(get)?),
         max_attempts: count(row.try_get_by_index(5).map_err(get)?),
     })

@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, DbBackend};
 use crate::contract::{ID_COLUMN, TENANT_COLUMN};
 use crate::db::TenantDb;
 use crate::error::{Error, Result};
+use crate::exec::{Exec, Tx};
 use crate::tenant::TenantId;
 
 use super::codec::Encoded;
@@ -16,7 +17,7 @@ use super::format::{
     line_sha256,
 };
 use super::graph::{Plan, TableSpec, plan};
-use super::{Session, pool, read_catalog, reason, tenant_record};
+use super::{begin, read_catalog, reason, tenant_record};
 
 /// How many rows one page reads: an export holds at most one page of rows in memory.
 pub(crate) const PAGE: u64 = 500;
@@ -49,19 +50,20 @@ pub(crate) const PAGE: u64 = 500;
 /// incomplete: it has no manifest, and [`import`](super::import) refuses it); the database's error.
 pub async fn export(db: &TenantDb, tenant: TenantId, mut out: impl Write) -> Result<Manifest> {
     let system = db.system(&reason("export", tenant)).await?;
-    let session = Session::begin(pool(&system)?, true).await?;
-    let result = export_in(&session, db.backend(), tenant, &mut out).await;
-    session.rollback().await;
+    let tx = begin(&system, true).await?;
+    let result = export_in(&tx, db.backend(), tenant, &mut out).await;
+    // Read-only: a rollback that cannot run now happens when the transaction is dropped.
+    let _ = tx.rollback().await;
     result
 }
 
 async fn export_in(
-    session: &Session,
+    tx: &Tx,
     backend: DbBackend,
     tenant: TenantId,
     out: &mut impl Write,
 ) -> Result<Manifest> {
-    let conn = session.conn();
+    let conn = Exec::Tx(tx).open(None).await?;
     let catalog = read_catalog(&conn).await?;
     let plan = plan(&catalog)?;
     let record = tenant_record(&conn, tenant).await?.ok_or(Error::NotFound)?;

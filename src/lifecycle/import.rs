@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DbErr, SqlErr};
 use crate::contract::{ID_COLUMN, TENANT_COLUMN};
 use crate::db::TenantDb;
 use crate::error::{Error, Result};
-use crate::exec::Conn;
+use crate::exec::{Conn, Exec};
 use crate::tenant::TenantId;
 
 use super::codec::Encoded;
@@ -19,7 +19,7 @@ use super::format::{
     line_sha256,
 };
 use super::graph::{Plan, TableSpec, plan};
-use super::{Session, pool, read_catalog, reason, tenant_record};
+use super::{begin, pool, read_catalog, reason, tenant_record};
 
 /// The most rows one `INSERT` writes.
 const ROWS_PER_INSERT: usize = 200;
@@ -86,10 +86,10 @@ pub async fn import(db: &TenantDb, input: impl BufRead) -> Result<Manifest> {
     if tenant_record(&Conn::Pool(pool), tenant).await?.is_some() {
         return Err(Error::Conflict);
     }
-    let session = Session::begin(pool, false).await?;
+    let tx = begin(&system, false).await?;
     let header_sha256 = line_sha256(&first);
     let result = Import {
-        conn: session.conn(),
+        conn: Exec::Tx(&tx).open(None).await?,
         plan: &plan,
         tenant,
         block: None,
@@ -101,9 +101,11 @@ pub async fn import(db: &TenantDb, input: impl BufRead) -> Result<Manifest> {
     .run(header, header_sha256, &mut lines)
     .await;
     match result {
-        Ok(manifest) => session.commit().await.map(|()| manifest),
+        Ok(manifest) => tx.commit().await.map(|()| manifest),
         Err(e) => {
-            session.rollback().await;
+            // The step's error is the answer; a rollback that cannot run now happens when the
+            // transaction is dropped.
+            let _ = tx.rollback().await;
             Err(e)
         }
     }

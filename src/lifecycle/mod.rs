@@ -56,20 +56,14 @@ mod format;
 mod graph;
 mod import;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{
-    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    IsolationLevel, TransactionTrait,
-};
+use sea_orm::{AccessMode, ConnectionTrait, DatabaseConnection, DbBackend, IsolationLevel};
 use tenant_scope_catalog::Catalog;
 
 use crate::contract::{ID_COLUMN, SLUG_COLUMN, STATUS_COLUMN, TENANTS_TABLE};
 use crate::db::SystemDb;
 use crate::error::{Error, Result};
-use crate::exec::Conn;
+use crate::exec::{Pool, Tx};
 use crate::tenant::TenantId;
 
 pub use certify::{Certificate, certify_erased};
@@ -105,11 +99,11 @@ fn reason(step: &str, tenant: TenantId) -> String {
 /// The pool of a system access made by [`crate::TenantDb::system`] (always a pool, never inside a
 /// transaction).
 fn pool<'s>(system: &'s SystemDb<'_>) -> Result<&'s DatabaseConnection> {
-    system.connection().ok_or_else(|| {
-        Error::Config(
-            "the lifecycle steps need system access on a pool, not in a transaction".into(),
-        )
-    })
+    system.connection().ok_or_else(no_pool)
+}
+
+fn no_pool() -> Error {
+    Error::Config("the lifecycle steps need system access on a pool, not in a transaction".into())
 }
 
 /// The catalog of the connection's scope, without the PostgreSQL security model (not needed here).
@@ -144,65 +138,20 @@ async fn tenant_record<C: ConnectionTrait>(
     }))
 }
 
-/// A transaction of a lifecycle step on the system pool. Its statements run through [`Conn`], so
-/// that on MySQL each one completes even if the step is dropped midway (see `crate::exec`);
-/// dropping it rolls it back.
-struct Session {
-    tx: Arc<DatabaseTransaction>,
-    failed: AtomicBool,
-}
-
-impl Session {
-    /// Begins a transaction on `pool`; with `snapshot`, a read-only one that sees one snapshot of
-    /// the database (PostgreSQL `REPEATABLE READ, READ ONLY`; MySQL's default `REPEATABLE READ`;
-    /// SQLite's transactions always do).
-    ///
-    /// The `BEGIN` runs on a task of its own, so that a step dropped while it waits cannot leave
-    /// a pooled connection in a transaction nobody ends.
-    async fn begin(pool: &DatabaseConnection, snapshot: bool) -> Result<Session> {
-        let (isolation, access) = match pool.get_database_backend() {
-            DbBackend::Postgres | DbBackend::MySql if snapshot => (
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            ),
-            _ => (None, None),
-        };
-        let pool = pool.clone();
-        let tx = tokio::spawn(async move { pool.begin_with_config(isolation, access).await })
-            .await
-            .map_err(|e| Error::Config(format!("beginning a transaction: {e}")))?
-            .map_err(Error::from_db)?;
-        Ok(Session {
-            tx: Arc::new(tx),
-            failed: AtomicBool::new(false),
-        })
-    }
-
-    /// The connection the step's statements run on.
-    fn conn(&self) -> Conn<'_> {
-        Conn::SeaTx(&self.tx, &self.failed)
-    }
-
-    /// Commits, unless a statement failed (then it rolls back and says so).
-    async fn commit(self) -> Result<()> {
-        if self.failed.load(Ordering::Acquire) {
-            self.rollback().await;
-            return Err(Error::Invalid(
-                "a statement of the transaction failed, so it was rolled back".into(),
-            ));
-        }
-        Arc::try_unwrap(self.tx)
-            .map_err(|_| Error::Config("a statement of the transaction is still running".into()))?
-            .commit()
-            .await
-            .map_err(Error::from_db)
-    }
-
-    /// Rolls back; a transaction still shared with a statement that runs rolls back when that
-    /// statement ends (SeaORM rolls back a dropped transaction).
-    async fn rollback(self) {
-        if let Ok(tx) = Arc::try_unwrap(self.tx) {
-            let _ = tx.rollback().await;
-        }
-    }
+/// A transaction of a lifecycle step on its system access's pool ([`Pool::begin_system`]): with
+/// `snapshot`, a read-only one that sees one snapshot of the database (PostgreSQL `REPEATABLE
+/// READ, READ ONLY`; MySQL's default `REPEATABLE READ`; SQLite's transactions always do). Its
+/// statements run through [`Exec::Tx`], so that on MySQL each one completes even if the step is
+/// dropped midway (see `crate::exec`); a statement that failed makes [`Tx::commit`] roll back and
+/// say so; dropped, it rolls back.
+async fn begin(system: &SystemDb<'_>, snapshot: bool) -> Result<Tx> {
+    let pool: &Pool = system.pool().ok_or_else(no_pool)?;
+    let (isolation, access) = match pool.conn().get_database_backend() {
+        DbBackend::Postgres | DbBackend::MySql if snapshot => (
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        ),
+        _ => (None, None),
+    };
+    pool.begin_system(isolation, access).await
 }
