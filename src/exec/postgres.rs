@@ -213,6 +213,17 @@ impl PgRead<'_> {
     }
 }
 
+/// Runs `$call` (a call on `$tx`) on a transaction of `$read`'s tenant of its own, the statement's
+/// values bound ([`PgRead::begin`]), and ends the transaction without waiting.
+macro_rules! bound {
+    ($read:expr, |$tx:ident| $call:expr) => {{
+        let $tx = $read.begin().await?;
+        let result = $call.await;
+        $tx.abandon();
+        result
+    }};
+}
+
 #[async_trait::async_trait]
 impl ConnectionTrait for PgRead<'_> {
     fn get_database_backend(&self) -> DbBackend {
@@ -220,40 +231,24 @@ impl ConnectionTrait for PgRead<'_> {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let tx = self.begin().await?;
-        let result = tx.execute_raw(stmt).await;
-        tx.abandon();
-        result
+        bound!(self, |tx| tx.execute_raw(stmt))
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let tx = self.begin().await?;
-        let result = tx.execute_unprepared(sql).await;
-        tx.abandon();
-        result
+        bound!(self, |tx| tx.execute_unprepared(sql))
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         match self.one_message_sql(&stmt) {
             Some(sql) => Ok(self.one_message(sql).await?.into_iter().next()),
-            None => {
-                let tx = self.begin().await?;
-                let result = tx.query_one_raw(stmt).await;
-                tx.abandon();
-                result
-            }
+            None => bound!(self, |tx| tx.query_one_raw(stmt)),
         }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match self.one_message_sql(&stmt) {
             Some(sql) => self.one_message(sql).await,
-            None => {
-                let tx = self.begin().await?;
-                let result = tx.query_all_raw(stmt).await;
-                tx.abandon();
-                result
-            }
+            None => bound!(self, |tx| tx.query_all_raw(stmt)),
         }
     }
 }
