@@ -196,18 +196,8 @@ async fn execute(db: &TenantDb, command: TenantCommand) -> Result<ExitCode, Erro
 }
 
 fn hex_key(text: &str) -> Result<Vec<u8>, Error> {
-    let bytes: Option<Vec<u8>> = text
-        .len()
-        .is_multiple_of(2)
-        .then(|| {
-            (0..text.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-                .collect()
-        })
-        .flatten();
-    match bytes {
-        Some(bytes) if bytes.len() >= 32 => Ok(bytes),
+    match hex::decode(text) {
+        Ok(bytes) if bytes.len() >= 32 => Ok(bytes),
         _ => Err(Error::Config(
             "the certificate key must be at least 32 bytes as hexadecimal digits".into(),
         )),
