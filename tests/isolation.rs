@@ -13,7 +13,7 @@ use sea_orm::{
     SqlErr, Statement,
 };
 use tenant_scope::{ApiKeyVerifier, Error, TenantContext, TenantDb, TenantId, TenantScoped};
-use test_support::{Backend, TestDb};
+use test_support::{Backend, TestDb, project_names};
 use uuid::Uuid;
 
 /// One tenant of the fixture: its verified context and one row of every tenant-owned table.
@@ -430,7 +430,7 @@ test_support::backend_test!(subqueries_and_raw_sql_are_refused, |t: TestDb| asyn
             .await;
     assert!(is_refused(global), "global");
     // Nothing changed, and plain expressions (functions, operators) still work.
-    assert_eq!(names(&f.db, &f.a.ctx).await, ["Apollo"]);
+    assert_eq!(project_names(&f.db, &f.a.ctx).await, ["Apollo"]);
     let lowered = scope
         .find::<projects::Entity>()
         .filter(Expr::expr(Func::lower(Expr::col(projects::Column::Name))).eq("apollo"))
@@ -761,20 +761,6 @@ async fn more_projects(f: &Fixture) {
     }
 }
 
-async fn names(db: &TenantDb, ctx: &TenantContext) -> Vec<String> {
-    let mut names: Vec<String> = db
-        .scope(ctx)
-        .find::<projects::Entity>()
-        .all()
-        .await
-        .expect("projects")
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    names.sort();
-    names
-}
-
 // Guarantee: scoped update_many (with filters, and with a limit) never touches another tenant.
 test_support::backend_test!(update_many_stays_in_tenant, |t: TestDb| async move {
     let f = fixture(&t).await;
@@ -794,11 +780,11 @@ test_support::backend_test!(update_many_stays_in_tenant, |t: TestDb| async move 
         .expect("update_many");
     assert_eq!(changed, 2);
     assert_eq!(
-        names(&f.db, &f.a.ctx).await,
+        project_names(&f.db, &f.a.ctx).await,
         ["Apollo", "x-alpha!", "x-atlas!", "y-beta"]
     );
     assert_eq!(
-        names(&f.db, &f.b.ctx).await,
+        project_names(&f.db, &f.b.ctx).await,
         ["Apollo", "x-alpha", "x-atlas", "y-beta"]
     );
     // With a limit: exactly one of A's rows, none of B's.
@@ -815,11 +801,11 @@ test_support::backend_test!(update_many_stays_in_tenant, |t: TestDb| async move 
         .expect("update_many limit");
     assert_eq!(changed, 1);
     assert_eq!(
-        names(&f.db, &f.a.ctx).await,
+        project_names(&f.db, &f.a.ctx).await,
         ["Apollo", "limited", "x-alpha!", "x-atlas!"]
     );
     assert_eq!(
-        names(&f.db, &f.b.ctx).await,
+        project_names(&f.db, &f.b.ctx).await,
         ["Apollo", "x-alpha", "x-atlas", "y-beta"]
     );
     let changed = scope
@@ -851,7 +837,7 @@ test_support::backend_test!(delete_many_stays_in_tenant, |t: TestDb| async move 
         .await
         .expect("delete_many limit");
     assert_eq!(deleted, 1);
-    assert_eq!(names(&f.db, &f.a.ctx).await.len(), 3);
+    assert_eq!(project_names(&f.db, &f.a.ctx).await.len(), 3);
     let deleted = scope
         .delete_many::<projects::Entity>()
         .filter(projects::Column::Name.ne("Apollo"))
@@ -859,9 +845,9 @@ test_support::backend_test!(delete_many_stays_in_tenant, |t: TestDb| async move 
         .await
         .expect("delete_many");
     assert_eq!(deleted, 2);
-    assert_eq!(names(&f.db, &f.a.ctx).await, ["Apollo"]);
+    assert_eq!(project_names(&f.db, &f.a.ctx).await, ["Apollo"]);
     assert_eq!(
-        names(&f.db, &f.b.ctx).await,
+        project_names(&f.db, &f.b.ctx).await,
         ["Apollo", "x-alpha", "x-atlas", "y-beta"]
     );
     // Unfiltered: everything of A's (tasks and comments cascade), nothing of B's.
@@ -879,7 +865,7 @@ test_support::backend_test!(delete_many_stays_in_tenant, |t: TestDb| async move 
             .expect("comments"),
         0
     );
-    assert_eq!(names(&f.db, &f.b.ctx).await.len(), 4);
+    assert_eq!(project_names(&f.db, &f.b.ctx).await.len(), 4);
     let b = f.db.scope(&f.b.ctx);
     assert_eq!(b.find::<tasks::Entity>().count().await.expect("B tasks"), 1);
     assert_eq!(
@@ -1018,7 +1004,10 @@ test_support::backend_test!(transactions_commit_or_roll_back, |t: TestDb| async 
     })
     .await
     .expect("commit");
-    assert_eq!(names(&f.db, &f.a.ctx).await, ["Apollo", "one", "two"]);
+    assert_eq!(
+        project_names(&f.db, &f.a.ctx).await,
+        ["Apollo", "one", "two"]
+    );
     let (p3, dup) = (project("three"), project("one"));
     let got =
         f.db.transaction(&f.a.ctx, |tx| {
@@ -1030,13 +1019,19 @@ test_support::backend_test!(transactions_commit_or_roll_back, |t: TestDb| async 
         })
         .await;
     assert!(matches!(got, Err(Error::Conflict)), "{got:?}");
-    assert_eq!(names(&f.db, &f.a.ctx).await, ["Apollo", "one", "two"]);
+    assert_eq!(
+        project_names(&f.db, &f.a.ctx).await,
+        ["Apollo", "one", "two"]
+    );
     // Dropped without commit: rolled back.
     {
         let tx = f.db.begin(&f.a.ctx).await.expect("begin");
         tx.scope().insert(project("four")).await.expect("insert");
     }
-    assert_eq!(names(&f.db, &f.a.ctx).await, ["Apollo", "one", "two"]);
+    assert_eq!(
+        project_names(&f.db, &f.a.ctx).await,
+        ["Apollo", "one", "two"]
+    );
 });
 
 // Guarantee: every rejected API key is the same Denied; a valid one proves exactly its tenant.

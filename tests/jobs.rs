@@ -18,7 +18,7 @@ use tenant_scope::jobs::{
 };
 use tenant_scope::provision::{self, TenantStatus};
 use tenant_scope::{Actor, Error, TenantContext, TenantDb, TenantId};
-use test_support::{KeyedTenant, TestDb};
+use test_support::{TestDb, project_names};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -124,20 +124,6 @@ async fn worker<'a>(db: &'a TenantDb, key: &JobKey, name: &str, handler: &Record
         .retry_backoff(Duration::ZERO, Duration::ZERO)
 }
 
-async fn names(db: &TenantDb, t: &KeyedTenant) -> Vec<String> {
-    let mut names: Vec<String> = db
-        .scope(&t.job)
-        .find::<projects::Entity>()
-        .all()
-        .await
-        .expect("projects")
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    names.sort();
-    names
-}
-
 /// The actions of the audit events about `job`, in order.
 async fn job_events(db: &TenantDb, ctx: &TenantContext, job: Uuid) -> Vec<String> {
     db.scope(ctx)
@@ -193,9 +179,12 @@ test_support::backend_test!(
         );
         assert_eq!(seen[0].attempt, 1);
         assert_eq!(seen[0].payload["name"], "made by the job");
-        assert_eq!(names(&db, &a).await, ["invoice run", "made by the job"]);
+        assert_eq!(
+            project_names(&db, &a.job).await,
+            ["invoice run", "made by the job"]
+        );
         assert!(
-            names(&db, &b).await.is_empty(),
+            project_names(&db, &b.job).await.is_empty(),
             "nothing reached the other tenant"
         );
         let done = jobs::status(&db.scope(&a.ctx), id).await.expect("status");
@@ -322,7 +311,7 @@ test_support::backend_test!(
         let seen = handler.seen();
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!(seen[0].tenant, b.id);
-        assert!(names(&db, &a).await.is_empty());
+        assert!(project_names(&db, &a.job).await.is_empty());
         for id in [expired, other, forged] {
             let status = jobs::status(&db.scope(&a.ctx), id).await.expect("status");
             assert_eq!(status.state, JobState::Dead);
@@ -407,7 +396,7 @@ test_support::backend_test!(
             (ran[0].job, ran[0].outcome.clone()),
             (waits, Outcome::Succeeded)
         );
-        assert_eq!(names(&db, &a).await, ["after the suspension"]);
+        assert_eq!(project_names(&db, &a.job).await, ["after the suspension"]);
         assert_eq!(
             job_events(&db, &a.job, waits).await,
             [
@@ -557,8 +546,8 @@ test_support::backend_test!(tenants_take_turns, |t: TestDb| async move {
     // One of each in turn while both have jobs: B is done within the first four.
     let b_done = order.iter().rposition(|t| *t == b.id).expect("B ran");
     assert!(b_done <= 3, "B waited behind A: {order:?}");
-    assert_eq!(names(&db, &a).await.len(), 10);
-    assert_eq!(names(&db, &b).await, ["b0", "b1"]);
+    assert_eq!(project_names(&db, &a.job).await.len(), 10);
+    assert_eq!(project_names(&db, &b.job).await, ["b0", "b1"]);
 });
 
 test_support::backend_test!(

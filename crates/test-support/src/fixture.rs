@@ -10,7 +10,7 @@
 //! let scope = db.scope(&acme.ctx); // verified by Acme's API key
 //! ```
 
-use entity::{permissions, role_permissions, roles, user_roles, users};
+use entity::{permissions, projects, role_permissions, roles, user_roles, users};
 use sea_orm::ColumnTrait;
 use tenant_scope::{
     ApiKeyVerifier, IssuedKey, SystemDb, TenantContext, TenantDb, TenantId, TenantScope, provision,
@@ -190,4 +190,19 @@ pub async fn two_tenants(db: &TenantDb, permissions: &[&str]) -> (KeyedTenant, K
     let acme = keyed_tenant(db, "Acme", permissions).await;
     let globex = keyed_tenant(db, "Globex", permissions).await;
     (acme, globex)
+}
+
+/// The names of the projects `ctx`'s tenant sees, sorted: what a test compares after writes.
+pub async fn project_names(db: &TenantDb, ctx: &TenantContext) -> Vec<String> {
+    let mut names: Vec<String> = db
+        .scope(ctx)
+        .find::<projects::Entity>()
+        .all()
+        .await
+        .unwrap_or_else(|e| panic!("the projects: {e:?}"))
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    names.sort();
+    names
 }

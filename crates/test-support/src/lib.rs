@@ -71,8 +71,8 @@ pub use env::{
     server_url_from_env, skip_notice, with_user,
 };
 pub use fixture::{
-    Grant, KeyedTenant, grant, keyed_tenant, new_tenant, permissions, tenant, two_tenants, user,
-    with_key,
+    Grant, KeyedTenant, grant, keyed_tenant, new_tenant, permissions, project_names, tenant,
+    two_tenants, user, with_key,
 };
 pub use names::{created_at, hash_schema_sources, new_database_name, template_name};
 pub use role::TestRole;
