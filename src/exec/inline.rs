@@ -4,10 +4,10 @@
 //!
 //! Only values whose text has a fixed alphabet are written in: booleans, integers, UUIDs, dates and
 //! timestamps to the microsecond (digits, `-`, `:`, `.`, `+`, space, hex digits), always quoted
-//! and cast to the type sqlx would have bound them as (`'42'::int8`, `'…'::uuid`). Nothing a user types as free text can
-//! be one of them: a statement with any other value (a string, bytes, JSON, a float, an enum, ...)
-//! is not written out at all ([`inline`] returns `None`) and goes to the server with bound
-//! parameters, as before. The statement's own text must be what sea-query writes: keywords,
+//! and cast to the type sqlx would have bound them as (`'42'::int8`, `'…'::uuid`). Nothing a user
+//! types as free text can be one of them: a statement with any other value (a string, bytes, JSON,
+//! a float, an enum, ...) is not written out at all ([`inline`] returns `None`) and goes to the
+//! server with bound parameters, as before. The statement's own text must be what sea-query writes: keywords,
 //! `"quoted"` identifiers (a `"` inside doubled) and `$n` placeholders; anything else in it (a `'`
 //! literal, a comment, a dollar quote, `;`) also means `None`.
 

@@ -380,11 +380,13 @@ impl<'a> Exec<'a> {
 }
 
 /// Runs one read-only operation: opens its connection on `$exec` ([`Exec::open_read`]: on
-/// PostgreSQL each statement goes with `$tenant`, in one message where it can), evaluates `$body` (a SeaORM call on `&$conn` returning
-/// `Result<_, DbErr>`), and ends the transaction without waiting ([`Conn::finish_read`]), all
-/// inside `$span`. Every read of the handles goes through here, so none can forget to end its
-/// transaction. `read!(one: ..)` is a read of at most one row (a get, `one`, a count). (A macro rather than a function taking an async closure: such a closure borrowing
-/// the connection trips rustc's higher-ranked `Send` checks in callers' futures.)
+/// PostgreSQL each statement goes with `$tenant`, in one message where it can), evaluates `$body`
+/// (a SeaORM call on `&$conn` returning `Result<_, DbErr>`), and ends the transaction without
+/// waiting ([`Conn::finish_read`]), all inside `$span`. Every read of the handles goes through
+/// here, so none can forget to end its transaction. `read!(one: ..)` is a read of at most one row
+/// (a get, `one`, a count). (A macro rather than a function taking an async closure: such a
+/// closure borrowing the connection trips rustc's higher-ranked `Send` checks in callers'
+/// futures.)
 macro_rules! read {
     (one: $exec:expr, $tenant:expr, $span:expr, |$conn:ident| $body:expr) => {
         $crate::exec::read!(@ $crate::exec::Rows::One, $exec, $tenant, $span, |$conn| $body)

@@ -5,8 +5,8 @@
 //! 1. **Enqueue within a scope.** [`enqueue`] writes the job into the library's `jobs` table
 //!    ([`JOBS_TABLE`], tenant-owned, row level security on PostgreSQL) through a
 //!    [`TenantScope`]: in the scope's transaction if it has one (`tx.scope()` inside
-//!    [`TenantDb::transaction`](crate::TenantDb::transaction)), so a job exists exactly if the write that caused it committed.
-//!    The job carries the enqueuing context **sealed** ([`JobKey::seal`]): tenant, actor,
+//!    [`TenantDb::transaction`](crate::TenantDb::transaction)), so a job exists exactly if the
+//!    write that caused it committed. The job carries the enqueuing context **sealed** ([`JobKey::seal`]): tenant, actor,
 //!    permissions, request id and job id, signed with HMAC-SHA256 and expiring. A
 //!    [`TenantContext`](crate::TenantContext) leaves the process in no other form.
 //! 2. **Claim fairly.** A [`Worker`] takes due jobs through audited system access (one
